@@ -1,0 +1,114 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Release builds are what volunteers run; numeric code is 10–50× slower in debug.
+// We stay on the default x86-64 target (no -target-cpu): volunteers' CPUs vary, and the hot
+// loops go through OpenBLAS, which dispatches on the CPU at run time.
+let strict: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "CrowdTrain",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "crowdtrain", targets: ["crowdtrain"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // System libraries (Debian: libopenblas-dev, libzstd-dev, zlib1g-dev).
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // Numerics: tensors as flat buffers, kernels, layers, optimizers, models. No networking, no logging.
+        .target(name: "CrowdEngine", dependencies: ["CBLAS"], swiftSettings: strict),
+        // Datasets (IDX, text bytes) and content-addressed shards.
+        .target(
+            name: "CrowdData",
+            dependencies: ["CrowdEngine", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
+        // Workloads (model + data), the local training loop and evaluation: shared by `train`, peers and the coordinator.
+        .target(name: "CrowdTraining", dependencies: ["CrowdEngine", "CrowdData"], swiftSettings: strict),
+        // Update codecs, error feedback, zstd framing, the update envelope.
+        .target(
+            name: "CrowdCodec",
+            dependencies: ["CZstd", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
+        // Wire types shared by coordinator, peer and CLI.
+        .target(name: "CrowdProtocol"),
+        .target(
+            name: "CrowdCoordinator",
+            dependencies: [
+                "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec", "CrowdProtocol",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "CrowdPeer",
+            dependencies: [
+                "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec", "CrowdProtocol",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "CrowdCLI",
+            dependencies: [
+                "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec", "CrowdProtocol", "CrowdCoordinator", "CrowdPeer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(name: "crowdtrain", dependencies: ["CrowdCLI"]),
+        // Envelope-decoder fuzzer: a mutation loop when built normally; libFuzzer with
+        // `-Xswiftc -sanitize=fuzzer -Xswiftc -DCROWD_LIBFUZZER` (Docs/WireFormats.md, "Fuzzing").
+        .executableTarget(name: "CrowdCodecFuzz", dependencies: ["CrowdCodec"], swiftSettings: strict),
+
+        // Fixtures are read through #filePath (the PyTorch parity fixture and the script that makes it).
+        .testTarget(name: "CrowdEngineTests", dependencies: ["CrowdEngine"], exclude: ["Fixtures"]),
+        .testTarget(name: "CrowdIntegrationTests", dependencies: ["CrowdPeer", "CrowdCoordinator", "CrowdProtocol", "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
+        .testTarget(name: "CrowdDataTests", dependencies: ["CrowdData", "CrowdEngine"]),
+        .testTarget(name: "CrowdTrainingTests", dependencies: ["CrowdTraining", "CrowdData", "CrowdEngine"]),
+        .testTarget(name: "CrowdCodecTests", dependencies: ["CrowdCodec"]),
+        .testTarget(name: "CrowdPeerTests", dependencies: ["CrowdPeer", "CrowdProtocol", "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec"]),
+        .testTarget(
+            name: "CrowdCoordinatorTests",
+            dependencies: [
+                "CrowdCoordinator", "CrowdProtocol", "CrowdCodec", "CrowdEngine", "CrowdData", "CrowdTraining",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+    ]
+)

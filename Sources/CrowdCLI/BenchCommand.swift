@@ -1,0 +1,13 @@
+import ArgumentParser
+
+/// `crowdtrain bench`: measurements to compare against the reference scripts side by side.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmarks (release builds; compare with ../shared/bench reference scripts in the same run).",
+        subcommands: [
+            BenchEngineCommand.self,
+            BenchCodecCommand.self,
+            BenchCodecTrainingCommand.self,
+        ])
+}

@@ -1,0 +1,18 @@
+import ArgumentParser
+
+/// `crowdtrain coordinator …`: the operator side.
+struct CoordinatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Operate a campaign: create it, invite volunteers, revoke access, serve it over HTTPS.",
+        subcommands: [
+            CoordinatorInitCommand.self, CoordinatorInviteCommand.self, CoordinatorRevokeCommand.self,
+            CoordinatorServeCommand.self,
+        ])
+}
+
+/// `--dir` shared by the coordinator subcommands.
+struct CampaignDirectoryOption: ParsableArguments {
+    @Option(help: "Campaign directory (holds campaign.json, ca.pem, the database, shards and checkpoints).")
+    var dir: String
+}

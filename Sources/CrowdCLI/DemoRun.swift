@@ -1,0 +1,265 @@
+import CrowdPeer
+import CrowdProtocol
+import CrowdTraining
+import Foundation
+
+/// The steps of `crowdtrain demo`, separate from argument parsing.
+struct DemoRun {
+    let root: String
+    let workload: WorkloadName
+    let peers: Int
+    let rounds: Int
+    let localSteps: Int?
+    let threadsPerPeer: Int
+    let timeout: Double
+    let json: Bool
+    let supervisor: DemoSupervisor
+
+    static func defaultRounds(_ w: WorkloadName) -> Int { w == .fmnistMLP ? 12 : 6 }
+
+    /// Local steps H per lease: the demo's tuned defaults.
+    var steps: Int { localSteps ?? (workload == .fmnistMLP ? 100 : 40) }
+
+    /// Samples per lease at the coordinator's default batch (64 images / 8 sequences of 128 bytes).
+    var samplesPerLease: Int { workload == .fmnistMLP ? steps * 64 : steps * 8 * 128 }
+
+    /// `coordinator init` flags for the demo campaign.
+    func initArguments(port: Int) -> [String] {
+        [
+            "coordinator", "init", "--dir", coordinatorDir, "--workload", workload.rawValue, "--host", "127.0.0.1",
+            "--port", "\(port)", "--name", "demo-\(workload.rawValue)", "--rounds", "\(rounds)",
+            "--peers-per-round", "\(peers)", "--steps", "\(steps)",
+            "--goal-samples", "\(rounds * peers * samplesPerLease)",
+        ]
+    }
+
+    /// Keys of `campaign.json` without an init flag that the demo sets before the coordinator starts.
+    var campaignOverrides: [String: Any] {
+        ["minUpdates": 1, "roundDeadlineSeconds": 120, "leaseSeconds": 120]
+    }
+
+    var exe: String { ChildProcess.currentExecutable }
+    var coordinatorDir: String { root + "/coordinator" }
+    var logs: String { root + "/logs" }
+    func peerDir(_ i: Int) -> String { root + "/peer-\(i)" }
+
+    /// Progress for humans: stdout normally, stderr with `--json` (stdout then carries only the JSON line).
+    func say(_ line: String) {
+        if json {
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        } else {
+            print(line)
+            fflush(nil)
+        }
+    }
+
+    func checkInterrupted() throws {
+        if supervisor.interrupted { throw DemoError("interrupted") }
+    }
+
+    func execute() async throws {
+        let started = Date()
+        try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+        let port = try DemoSupervisor.freePort()
+        say("demo: \(workload.rawValue), \(peers) peers, \(rounds) rounds, https://127.0.0.1:\(port), files in \(root)")
+
+        _ = try ChildProcess.run(
+            name: "coordinator init", executable: exe,
+            arguments: initArguments(port: port), logPath: logs + "/init.log", timeout: 300)
+        try checkInterrupted()
+        try applyOverrides()
+        let inviteOutput = try ChildProcess.run(
+            name: "coordinator invite", executable: exe,
+            arguments: ["coordinator", "invite", "--dir", coordinatorDir, "--count", "\(peers)", "--note", "demo"],
+            logPath: logs + "/invite.log", timeout: 60)
+        let invites = Self.inviteTokens(in: inviteOutput)
+        guard invites.count >= peers else {
+            throw DemoError("coordinator invite printed \(invites.count) tokens, expected \(peers):\n\(inviteOutput)")
+        }
+        let coordinator = try ChildProcess.spawn(
+            name: "coordinator", executable: exe, arguments: ["coordinator", "serve", "--dir", coordinatorDir],
+            logPath: logs + "/coordinator.log")
+        supervisor.adopt(coordinator)
+        let url = "https://127.0.0.1:\(port)"
+        let ca = coordinatorDir + "/ca.pem"
+        let client = try CoordinatorClient(baseURL: url, caFile: ca, timeoutSeconds: 30)
+        do {
+            try await waitHealthy(client, coordinator: coordinator)
+            var peerProcesses: [ChildProcess] = []
+            for i in 1...peers {
+                _ = try ChildProcess.run(
+                    name: "peer join \(i)", executable: exe,
+                    arguments: [
+                        "peer", "join", "--coordinator", url, "--ca", ca, "--invite", invites[i - 1], "--dir", peerDir(i),
+                        "--name", "peer-\(i)",
+                    ],
+                    logPath: logs + "/peer-\(i)-join.log", timeout: 60)
+                let p = try ChildProcess.spawn(
+                    name: "peer \(i)", executable: exe,
+                    arguments: [
+                        "peer", "run", "--dir", peerDir(i), "--threads", "\(threadsPerPeer)", "--exit-when-finished",
+                        "--backoff-cap", "5", "--max-wait", "0.1",
+                    ],
+                    logPath: logs + "/peer-\(i).log")
+                supervisor.adopt(p)
+                peerProcesses.append(p)
+            }
+            say("coordinator and \(peers) peers running; training…")
+            let timing = try await follow(client, coordinator: coordinator, started: started)
+            let status = try await client.status()
+            let stats = try await client.stats(top: max(peers, 10))
+            await client.shutdown()
+            try report(status: status, stats: stats, timing: timing, seconds: Date().timeIntervalSince(started))
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+    }
+
+    /// Rewrites keys of `campaign.json` (documented by `CampaignConfig`) before the coordinator starts.
+    func applyOverrides() throws {
+        let path = coordinatorDir + "/campaign.json"
+        guard let data = FileManager.default.contents(atPath: path),
+              var object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { throw DemoError("cannot read \(path) written by coordinator init") }
+        for (k, v) in campaignOverrides { object[k] = v }
+        let out = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        try out.write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+
+    static func inviteTokens(in text: String) -> [String] {
+        text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\"" || $0 == "," })
+            .map(String.init).filter { $0.hasPrefix(CredentialFormat.invitePrefix) }
+    }
+
+    func waitHealthy(_ client: CoordinatorClient, coordinator: ChildProcess) async throws {
+        let end = Date().addingTimeInterval(60)
+        while true {
+            try checkInterrupted()
+            if !coordinator.isRunning { throw DemoError("the coordinator exited early:\n\(tail(coordinator.logPath))") }
+            if (try? await client.health()) != nil { return }
+            if Date() >= end { throw DemoError("the coordinator did not answer /healthz within 60 s:\n\(tail(coordinator.logPath))") }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+    }
+
+    /// Round completion times seen while following the campaign.
+    struct Timing {
+        var roundTimes: [(round: UInt64, at: Double)] = []
+
+        /// Mean seconds per round between the first and the last completion observed.
+        var secondsPerRound: Double? {
+            guard let first = roundTimes.first, let last = roundTimes.last, last.round > first.round else { return nil }
+            return (last.at - first.at) / Double(last.round - first.round)
+        }
+    }
+
+    func follow(_ client: CoordinatorClient, coordinator: ChildProcess, started: Date) async throws -> Timing {
+        var timing = Timing()
+        var lastRound: UInt64 = 0
+        var lastTick = Date.distantPast
+        while true {
+            try checkInterrupted()
+            if !coordinator.isRunning { throw DemoError("the coordinator exited:\n\(tail(coordinator.logPath))") }
+            let elapsed = Date().timeIntervalSince(started)
+            if elapsed > timeout { throw DemoError("no result after \(Int(timeout)) s (raise --timeout); logs in \(logs)") }
+            if let s = try? await client.status() {
+                if s.roundsCompleted != lastRound {
+                    lastRound = s.roundsCompleted
+                    timing.roundTimes.append((s.roundsCompleted, Date().timeIntervalSince1970))
+                    say(progressLine(s, elapsed: elapsed))
+                    lastTick = Date()
+                } else if Date().timeIntervalSince(lastTick) > 10 {
+                    say(progressLine(s, elapsed: elapsed) + " (waiting)")
+                    lastTick = Date()
+                }
+                if s.finished || s.roundsCompleted >= UInt64(rounds) { return timing }
+            }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+    }
+
+    func progressLine(_ s: CampaignStatus, elapsed: Double) -> String {
+        var line = "round \(s.roundsCompleted)/\(rounds)"
+        if let e = s.latestEvaluation { line += " · \(e.metric) \(DisplayFormat.fixed(e.value, 4))" }
+        line += " · \(s.peersOnline)/\(peers) peers · \(ByteCount.format(s.bytesIn)) up · \(ByteCount.format(s.bytesOut)) down"
+        line += " · \(DisplayFormat.fixed(elapsed, 1)) s"
+        return line
+    }
+
+    func tail(_ path: String, lines: Int = 20) -> String {
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? "(no log)"
+        return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
+    }
+
+    func report(status: CampaignStatus, stats: ContributorStats, timing: Timing, seconds: Double) throws {
+        let peerStatuses = (1...peers).compactMap { PeerStatus.read(from: PeerPaths(root: peerDir($0)).status) }
+        let up = peerStatuses.reduce(0) { $0 + $1.lifetime.bytesUp }
+        let down = peerStatuses.reduce(0) { $0 + $1.lifetime.bytesDown }
+        let accepted = peerStatuses.reduce(0) { $0 + $1.lifetime.accepted }
+        let train = peerStatuses.reduce(0.0) { $0 + $1.lifetime.trainSeconds }
+        let computePerLease = accepted > 0 ? train / Double(accepted) : nil
+        let uploadsPerPeerRound = accepted > 0 ? Double(up) / Double(accepted) : nil
+        var summary = DemoSummary(
+            workload: workload.rawValue, rounds: Int(status.roundsCompleted), peers: peers, bytesUp: up,
+            bytesDown: down, seconds: (seconds * 10).rounded() / 10)
+        summary.updatesAccepted = status.updatesAccepted
+        summary.updatesRejected = status.updatesRejected
+        summary.samples = status.samplesTrained
+        summary.bytesUpPerPeerRound = uploadsPerPeerRound.map { $0.rounded() }
+        summary.roundSeconds = timing.secondsPerRound
+        summary.computeSecondsPerLease = computePerLease
+        if let r = timing.secondsPerRound, let c = computePerLease { summary.overheadSecondsPerRound = r - c }
+        if let e = status.latestEvaluation {
+            if e.metric == "val_loss" { summary.valLoss = e.value } else { summary.testAccuracy = e.value }
+        }
+        summary.evaluations = status.evaluations.map(\.value)
+        if json {
+            print(try DisplayFormat.jsonLine(summary))
+            return
+        }
+        print("")
+        print(StatusCommand.render(status))
+        print("")
+        print(StatsCommand.render(stats))
+        print("")
+        var line = "demo finished: \(status.roundsCompleted) rounds in \(DisplayFormat.duration(seconds))"
+        if let e = status.latestEvaluation { line += ", \(e.metric) \(DisplayFormat.fixed(e.value, 4))" }
+        line += "; peers sent \(ByteCount.format(up)) and received \(ByteCount.format(down))"
+        if let u = uploadsPerPeerRound { line += " (\(ByteCount.format(Int(u))) per update)" }
+        print(line)
+    }
+}
+
+/// The `--json` line of `crowdtrain demo`.
+struct DemoSummary: Encodable {
+    var workload: String
+    var rounds: Int
+    var peers: Int
+    var bytesUp: Int
+    var bytesDown: Int
+    var seconds: Double
+    var testAccuracy: Double?
+    var valLoss: Double?
+    var updatesAccepted: Int?
+    var updatesRejected: Int?
+    var samples: Int?
+    var bytesUpPerPeerRound: Double?
+    var roundSeconds: Double?
+    var computeSecondsPerLease: Double?
+    var overheadSecondsPerRound: Double?
+    var evaluations: [Double]?
+
+    init(workload: String, rounds: Int, peers: Int, bytesUp: Int, bytesDown: Int, seconds: Double) {
+        self.workload = workload; self.rounds = rounds; self.peers = peers
+        self.bytesUp = bytesUp; self.bytesDown = bytesDown; self.seconds = seconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case workload, rounds, peers, seconds, samples, evaluations
+        case bytesUp = "bytes_up", bytesDown = "bytes_down", testAccuracy = "test_accuracy", valLoss = "val_loss"
+        case updatesAccepted = "updates_accepted", updatesRejected = "updates_rejected"
+        case bytesUpPerPeerRound = "bytes_up_per_peer_round", roundSeconds = "round_seconds"
+        case computeSecondsPerLease = "compute_seconds_per_lease", overheadSecondsPerRound = "overhead_seconds_per_round"
+    }
+}

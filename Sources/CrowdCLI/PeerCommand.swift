@@ -1,0 +1,9 @@
+import ArgumentParser
+
+/// `crowdtrain peer …`: the volunteer side.
+struct PeerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "peer",
+        abstract: "Volunteer daemon: join a campaign, then train for it.",
+        subcommands: [PeerJoinCommand.self, PeerRunCommand.self])
+}

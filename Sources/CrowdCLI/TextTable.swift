@@ -1,0 +1,41 @@
+/// A plain-text table with aligned columns for terminal output.
+struct TextTable {
+    enum Alignment { case left, right }
+
+    var headers: [String]
+    var alignments: [Alignment]
+    var rows: [[String]] = []
+
+    init(_ columns: [(String, Alignment)]) {
+        headers = columns.map(\.0)
+        alignments = columns.map(\.1)
+    }
+
+    mutating func add(_ row: [String]) {
+        precondition(row.count == headers.count, "row has \(row.count) cells, table has \(headers.count) columns")
+        rows.append(row)
+    }
+
+    /// Rendered lines: header, rule, rows; two spaces between columns.
+    func render() -> String {
+        var widths = headers.map(\.count)
+        for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, c in
+                let pad = String(repeating: " ", count: widths[i] - c.count)
+                return alignments[i] == .left ? c + pad : pad + c
+            }.joined(separator: "  ").trimmingTrailingSpaces()
+        }
+        var out = [line(headers), widths.map { String(repeating: "─", count: $0) }.joined(separator: "  ")]
+        out += rows.map(line)
+        return out.joined(separator: "\n")
+    }
+}
+
+extension String {
+    func trimmingTrailingSpaces() -> String {
+        var s = self
+        while s.last == " " { s.removeLast() }
+        return s
+    }
+}

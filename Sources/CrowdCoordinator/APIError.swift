@@ -1,0 +1,42 @@
+import CrowdProtocol
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// An API failure with a stable code; rendered as `APIErrorBody` JSON with the code's HTTP status.
+public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Sendable {
+    public let code: APIErrorCode
+    public let message: String
+
+    public init(_ code: APIErrorCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// The HTTP status of each code.
+    public var status: HTTPResponse.Status {
+        switch code {
+        case .unauthorized: .unauthorized
+        case .invalidInvite, .revoked: .forbidden
+        case .inviteUsed, .leaseExpired, .duplicate: .conflict
+        case .noSuchLease, .notFound: .notFound
+        case .wrongRound, .wrongBaseModel, .schemaMismatch, .elementCountMismatch, .corruptUpdate, .nonFiniteValues:
+            .unprocessableContent
+        case .bodyTooLarge: .contentTooLarge
+        case .badRequest: .badRequest
+        case .internalError: .internalServerError
+        case .unavailable: .serviceUnavailable
+        }
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var buffer = ByteBuffer()
+        buffer.writeBytes(try JSONEncoder().encode(APIErrorBody(code: code, message: message)))
+        var headers = HTTPFields()
+        headers[.contentType] = ProtocolHeaders.json
+        if code == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: buffer))
+    }
+}

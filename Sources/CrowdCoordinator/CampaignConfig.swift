@@ -1,0 +1,178 @@
+import CrowdEngine
+import CrowdTraining
+import Foundation
+
+/// The campaign configuration, `D/campaign.json`. Written by `coordinator init`, read by `serve`.
+///
+/// | key | type | default | meaning |
+/// |---|---|---|---|
+/// | `name` | string | `CrowdTrain campaign` | shown in status and stats |
+/// | `workload` | `fmnist-mlp` \| `kjv-gpt` | – (required) | what is trained |
+/// | `modelKind` | string | from the workload | `mlp` or `gpt` (informational; the checkpoint is authoritative) |
+/// | `host` | string | `127.0.0.1` | address to listen on |
+/// | `port` | int | 8443 | HTTPS port (0 = any free port) |
+/// | `serverNames` | [string] | `[host, localhost, 127.0.0.1]` | names/IPs in the server certificate |
+/// | `goalSamples` | int | 600000 (MLP) / 10000000 (GPT) | samples (images or tokens) to train; work stops when reached |
+/// | `maxRounds` | int? | null | stop handing out work after this many rounds; null = until the goal |
+/// | `peersPerRound` | int | 3 | quorum: leases per round; the round closes when this many updates arrived |
+/// | `minUpdates` | int | 1 | at the round deadline, close if at least this many arrived |
+/// | `roundDeadlineSeconds` | float | 300 | round deadline, from its opening |
+/// | `leaseSeconds` | float | 180 | upload deadline of a lease, from its issue |
+/// | `localSteps` | int | 100 | local steps H per lease |
+/// | `batch` | int | 64 (MLP) / 8 (GPT) | batch size (images, or sequences) |
+/// | `block` | int? | null (MLP) / the GPT's block (64) | sequence length of text batches |
+/// | `shardsPerLease` | int | 1 | training shards assigned to each lease |
+/// | `inner` | object | SGD lr 0.05 m 0.9 (MLP) / AdamW lr 1e-3 (GPT) | peers' local optimizer (`InnerOptimizerConfig`) |
+/// | `codec` | string | `int8` | update codec (`fp32`, `fp16`, `bf16`, `int8[:block]`, `topk:fraction`) |
+/// | `codecLevel` | int | 1 | zstd level of update envelopes |
+/// | `outer` | object | DiLoCo | outer optimizer (`OuterOptimizerConfig`) |
+/// | `seed` | uint64 | 0 | model initialisation, shard assignment and lease seeds |
+/// | `evalSamples` | int | 10000 (MLP) / 64 (GPT) | held-out images, or sequences of `block` tokens, evaluated per round |
+public struct CampaignConfig: Codable, Sendable, Equatable {
+    public var name: String
+    public var workload: String
+    public var modelKind: String
+    public var host: String
+    public var port: Int
+    public var serverNames: [String]
+    public var goalSamples: Int
+    public var maxRounds: Int?
+    public var peersPerRound: Int
+    public var minUpdates: Int
+    public var roundDeadlineSeconds: Double
+    public var leaseSeconds: Double
+    public var localSteps: Int
+    public var batch: Int
+    public var block: Int?
+    public var shardsPerLease: Int
+    public var inner: InnerOptimizerConfig
+    public var codec: String
+    public var codecLevel: Int
+    public var outer: OuterOptimizerConfig
+    public var seed: UInt64
+    public var evalSamples: Int
+
+    /// The defaults for `workload`.
+    public init(workload: WorkloadName, name: String = "CrowdTrain campaign") {
+        self.name = name
+        self.workload = workload.rawValue
+        self.host = "127.0.0.1"
+        self.port = 8443
+        self.serverNames = ["localhost", "127.0.0.1"]
+        self.maxRounds = nil
+        self.peersPerRound = 3
+        self.minUpdates = 1
+        self.roundDeadlineSeconds = 300
+        self.leaseSeconds = 180
+        self.localSteps = 100
+        self.shardsPerLease = 1
+        self.codec = "int8"
+        self.codecLevel = 1
+        self.outer = .diloco
+        self.seed = 0
+        switch workload {
+        case .fmnistMLP:
+            modelKind = "mlp"
+            goalSamples = 600_000
+            batch = 64
+            block = nil
+            inner = InnerOptimizerConfig(kind: "sgd", lr: 0.05, momentum: 0.9)
+            evalSamples = 10_000
+        case .kjvGPT:
+            modelKind = "gpt"
+            goalSamples = 10_000_000
+            batch = 8
+            block = GPTConfig().block
+            inner = InnerOptimizerConfig(kind: "adamw", lr: 1e-3, weightDecay: 0.1, gradClip: 1)
+            evalSamples = 64
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, workload, modelKind, host, port, serverNames, goalSamples, maxRounds, peersPerRound, minUpdates
+        case roundDeadlineSeconds, leaseSeconds, localSteps, batch, block, shardsPerLease, inner, codec, codecLevel
+        case outer, seed, evalSamples
+    }
+
+    /// Decodes with the workload's defaults for every missing key.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let raw = try c.decode(String.self, forKey: .workload)
+        guard let w = WorkloadName(rawValue: raw) else {
+            throw CoordinatorError("campaign.json: unknown workload '\(raw)'; use fmnist-mlp or kjv-gpt")
+        }
+        self.init(workload: w)
+        name = try c.decodeIfPresent(String.self, forKey: .name) ?? name
+        modelKind = try c.decodeIfPresent(String.self, forKey: .modelKind) ?? modelKind
+        host = try c.decodeIfPresent(String.self, forKey: .host) ?? host
+        port = try c.decodeIfPresent(Int.self, forKey: .port) ?? port
+        serverNames = try c.decodeIfPresent([String].self, forKey: .serverNames) ?? serverNames
+        goalSamples = try c.decodeIfPresent(Int.self, forKey: .goalSamples) ?? goalSamples
+        maxRounds = try c.decodeIfPresent(Int.self, forKey: .maxRounds) ?? maxRounds
+        peersPerRound = try c.decodeIfPresent(Int.self, forKey: .peersPerRound) ?? peersPerRound
+        minUpdates = try c.decodeIfPresent(Int.self, forKey: .minUpdates) ?? minUpdates
+        roundDeadlineSeconds = try c.decodeIfPresent(Double.self, forKey: .roundDeadlineSeconds) ?? roundDeadlineSeconds
+        leaseSeconds = try c.decodeIfPresent(Double.self, forKey: .leaseSeconds) ?? leaseSeconds
+        localSteps = try c.decodeIfPresent(Int.self, forKey: .localSteps) ?? localSteps
+        batch = try c.decodeIfPresent(Int.self, forKey: .batch) ?? batch
+        if c.contains(.block) { block = try c.decodeIfPresent(Int.self, forKey: .block) }
+        shardsPerLease = try c.decodeIfPresent(Int.self, forKey: .shardsPerLease) ?? shardsPerLease
+        inner = try c.decodeIfPresent(InnerOptimizerConfig.self, forKey: .inner) ?? inner
+        codec = try c.decodeIfPresent(String.self, forKey: .codec) ?? codec
+        codecLevel = try c.decodeIfPresent(Int.self, forKey: .codecLevel) ?? codecLevel
+        outer = try c.decodeIfPresent(OuterOptimizerConfig.self, forKey: .outer) ?? outer
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? seed
+        evalSamples = try c.decodeIfPresent(Int.self, forKey: .evalSamples) ?? evalSamples
+    }
+
+    /// The workload as an enum (validated on decode).
+    public var workloadName: WorkloadName { WorkloadName(rawValue: workload) ?? .fmnistMLP }
+
+    /// Samples a lease is worth: steps × batch (× block for text). Coordinator-assigned aggregation weight.
+    public var samplesPerLease: Int { localSteps * batch * (block ?? 1) }
+
+    /// Throws a `CoordinatorError` naming the first invalid key.
+    public func validate() throws {
+        func check(_ ok: Bool, _ message: String) throws {
+            if !ok { throw CoordinatorError("campaign.json: \(message)") }
+        }
+        try check(!name.trimmingCharacters(in: .whitespaces).isEmpty, "name must not be empty")
+        try check((0...65535).contains(port), "port must be 0…65535")
+        try check(goalSamples > 0, "goalSamples must be positive")
+        try check(maxRounds.map { $0 > 0 } ?? true, "maxRounds must be positive or null")
+        try check(peersPerRound >= 1, "peersPerRound must be at least 1")
+        try check(minUpdates >= 1 && minUpdates <= peersPerRound, "minUpdates must be 1…peersPerRound")
+        try check(
+            roundDeadlineSeconds > 0 && leaseSeconds > 0, "roundDeadlineSeconds and leaseSeconds must be positive")
+        try check(localSteps >= 1 && batch >= 1, "localSteps and batch must be at least 1")
+        try check(shardsPerLease >= 1, "shardsPerLease must be at least 1")
+        try check(workloadName == .fmnistMLP || (block ?? 0) >= 1, "block must be set for text workloads")
+        try check((0...22).contains(codecLevel), "codecLevel must be 0…22")
+        try check(outer.lr > 0 && outer.momentum >= 0 && outer.momentum < 1, "outer.lr > 0 and 0 ≤ outer.momentum < 1")
+        try check(evalSamples >= 1, "evalSamples must be at least 1")
+    }
+
+    /// Reads `D/campaign.json`.
+    public static func load(paths: CampaignPaths) throws -> CampaignConfig {
+        guard let data = FileManager.default.contents(atPath: paths.config) else {
+            throw CoordinatorError(
+                "no campaign at \(paths.directory): \(paths.config) is missing; run `crowdtrain coordinator init --dir \(paths.directory)` first"
+            )
+        }
+        let config: CampaignConfig
+        do { config = try JSONDecoder().decode(CampaignConfig.self, from: data) } catch let e as CoordinatorError {
+            throw e
+        } catch {
+            throw CoordinatorError("\(paths.config) is not valid: \(error)")
+        }
+        try config.validate()
+        return config
+    }
+
+    /// Writes `D/campaign.json` atomically (pretty, sorted keys).
+    public func write(paths: CampaignPaths) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try enc.encode(self), to: paths.config)
+    }
+}

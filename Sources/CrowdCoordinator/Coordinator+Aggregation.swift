@@ -1,0 +1,65 @@
+import CrowdCodec
+import CrowdEngine
+import Foundation
+
+extension Coordinator {
+    /// Closes `round`: decodes its accepted updates, applies the strategy, writes the checkpoint
+    /// atomically, evaluates it, and commits checkpoint, evaluation, optimizer state and the next
+    /// round in one transaction. Safe to retry: nothing in memory changes until the commit.
+    func aggregate(round: UInt64) throws {
+        guard machine.phase == .aggregating, machine.round == round else { return }
+        let started = Date()
+        let envelopes = try store.acceptedEnvelopes(round: round)
+        guard !envelopes.isEmpty else { throw CoordinatorError("round \(round) has no accepted updates to aggregate") }
+        let expectation = EnvelopeExpectation(
+            schemaHash: schemaHash, round: round, baseModel: baseDigest, elementCount: elementCount)
+        let updates = try envelopes.map {
+            WeightedUpdate(
+                delta: try UpdateEnvelope.decode($0.envelope, expecting: expectation).values, samples: $0.samples)
+        }
+        var next = strategy
+        let newParams = next.aggregate(params: params, updates: updates)
+        guard AggregationMath.allFinite(newParams) else {
+            throw CoordinatorError("round \(round) produced non-finite parameters; lower the outer learning rate")
+        }
+        let checkpoint = Checkpoint(
+            kind: modelKind, schemaHash: schemaHash, configJSON: modelConfigJSON,
+            metadata: ["round": "\(round)", "workload": config.workload, "campaign": config.name], params: newParams)
+        let bytes = try checkpoint.encoded()
+        let version = Secrets.sha256Hex(bytes)
+        try AtomicFile.write(bytes, to: paths.checkpoint(round: round))
+        let aggregated = Date()
+
+        try checkpoint.load(into: model)
+        let result = evaluation.evaluate(model)
+        let samples = try store.totals(now: clock.now(), onlineWindow: 0, rateWindow: 0).samplesTrained
+        let finished = (config.maxRounds.map { round >= UInt64($0) } ?? false) || samples >= config.goalSamples
+        let nextSeed = SeedMixer.roundSeed(campaign: config.seed, round: round + 1)
+        let now = clock.now()
+        try store.closeRound(
+            round,
+            checkpoint: CheckpointRecord(
+                version: version, round: round, path: paths.checkpointRelative(round: round), bytes: bytes.count,
+                createdAt: now),
+            evaluation: EvaluationRecord(
+                round: round, version: version, metric: evaluation.metric, value: result.value, loss: result.loss,
+                samples: result.samples),
+            outerState: FloatBytes.data(next.exportState()), nextSeed: nextSeed, openNext: !finished, at: now)
+
+        strategy = next
+        params = newParams
+        baseVersion = version
+        baseBytes = bytes
+        baseDigest = Secrets.sha256(bytes)
+        roundSeed = nextSeed
+        machine.roundClosed(finished: finished, now: now)
+        logger.info(
+            "round closed",
+            metadata: [
+                "round": "\(round)", "updates": "\(updates.count)", evaluation.metric: "\(result.value)",
+                "loss": "\(result.loss)", "model": "\(version.prefix(12))",
+                "aggregate_ms": "\(Int(aggregated.timeIntervalSince(started) * 1000))",
+                "evaluate_ms": "\(Int(Date().timeIntervalSince(aggregated) * 1000))", "finished": "\(finished)",
+            ])
+    }
+}

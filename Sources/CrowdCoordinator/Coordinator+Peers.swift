@@ -1,0 +1,59 @@
+import CrowdProtocol
+import Foundation
+
+extension Coordinator {
+    /// Redeems an invite: creates the peer and returns its one-time-shown credential.
+    public func join(_ request: JoinRequest) throws -> JoinResponse {
+        let name = request.name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...64).contains(name.count),
+            !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else {
+            throw APIError(.badRequest, "name must be 1–64 printable characters")
+        }
+        guard Secrets.wellFormed(request.invite, prefix: CredentialFormat.invitePrefix) else {
+            throw APIError(.invalidInvite, "that is not an invite token (ct_inv_…); ask the operator for a new invite")
+        }
+        let peerID = UUID().uuidString.lowercased()
+        let credential = Secrets.newCredential()
+        let now = clock.now()
+        switch try store.redeemInvite(
+            hash: Secrets.hash(request.invite), peerID: peerID, name: name, credentialHash: Secrets.hash(credential),
+            at: now)
+        {
+        case .joined:
+            logger.info("peer joined", metadata: ["peer": "\(peerID)", "name": "\(name)"])
+            return JoinResponse(peerID: peerID, credential: credential, campaign: campaignInfo)
+        case .unknown:
+            throw APIError(.invalidInvite, "unknown invite; ask the operator for a new invite")
+        case .revoked:
+            throw APIError(.invalidInvite, "this invite was revoked; ask the operator for a new invite")
+        case .used:
+            throw APIError(.inviteUsed, "this invite was already used; each invite joins one peer")
+        }
+    }
+
+    /// The peer holding the bearer credential `token`, or an `unauthorized`/`revoked` error.
+    /// The caller passes the raw `Authorization` header value.
+    public func authenticate(authorization: String?) throws -> PeerRecord {
+        guard let header = authorization, header.hasPrefix("Bearer ") else {
+            throw APIError(
+                .unauthorized, "missing credential: send `Authorization: Bearer ct_peer_…` (run `crowdtrain peer join`)"
+            )
+        }
+        let token = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
+        guard Secrets.wellFormed(token, prefix: CredentialFormat.peerPrefix),
+            let peer = try store.peer(credentialHash: Secrets.hash(token))
+        else {
+            throw APIError(.unauthorized, "unknown credential; join again with a new invite")
+        }
+        guard peer.revokedAt == nil else {
+            throw APIError(.revoked, "this peer's credential was revoked by the operator")
+        }
+        let now = clock.now()
+        if now - (lastTouch[peer.id] ?? 0) >= 10 {
+            lastTouch[peer.id] = now
+            try store.touchPeer(id: peer.id, at: now)
+        }
+        return peer
+    }
+}

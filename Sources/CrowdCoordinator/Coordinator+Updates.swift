@@ -1,0 +1,101 @@
+import CrowdCodec
+import CrowdProtocol
+import Foundation
+
+extension Coordinator {
+    /// Validates and accepts the update for `leaseID` uploaded by `peer`.
+    ///
+    /// Every check runs before anything is written; a rejection only bumps the rejection counters.
+    /// The accepted update, its ledger entry and its fold into the round commit in one transaction.
+    /// A retry of an accepted upload (same bytes) returns the original receipt.
+    public func upload(leaseID: String, peer: PeerRecord, body: Data, trainLoss: Double?) throws -> Receipt {
+        let now = clock.now()
+        func reject(_ code: APIErrorCode, _ message: String) -> APIError {
+            rejected(code, message, peerID: peer.id, leaseID: leaseID, bytes: body.count)
+        }
+        guard let lease = try store.lease(id: leaseID), lease.peerID == peer.id else {
+            throw reject(.noSuchLease, "no lease \(leaseID) for this peer; ask for a new lease")
+        }
+        let sha = Secrets.sha256Hex(body)
+        if let prior = try store.acceptedUpdate(leaseID: leaseID) {
+            if prior.sha256 == sha { return prior.receipt }
+            throw reject(.duplicate, "lease \(leaseID) was already credited for a different upload")
+        }
+        try tick()
+        guard machine.accepts(leaseID: leaseID, round: lease.round, now: clock.now()) else {
+            throw reject(
+                .leaseExpired,
+                "lease \(leaseID) (round \(lease.round)) is stale: it expired or its round closed; ask for a new lease")
+        }
+        let values: [Float]
+        do {
+            let expectation = EnvelopeExpectation(
+                schemaHash: schemaHash, round: lease.round, baseModel: baseDigest, elementCount: elementCount)
+            values = try UpdateEnvelope.decode(body, expecting: expectation).values
+        } catch let e as CodecError {
+            throw reject(Self.apiCode(e.code), e.message + " [\(e.code.rawValue)]")
+        } catch {
+            throw reject(.corruptUpdate, "the update could not be decoded: \(error)")
+        }
+        guard AggregationMath.allFinite(values) else {
+            throw reject(.nonFiniteValues, "the update contains NaN or infinite values")
+        }
+        let receipt = Receipt(
+            receiptID: UUID().uuidString.lowercased(), leaseID: leaseID, round: lease.round, samples: lease.samples,
+            credit: Double(lease.samples) * flopsPerSample / 1e9, acceptedAt: now)
+        let record = AcceptedUpdateRecord(
+            receipt: receipt, peerID: peer.id, bytes: body.count, sha256: sha,
+            trainLoss: trainLoss.flatMap { $0.isFinite ? $0 : nil }, envelope: body)
+        do {
+            try store.accept(record, bytesIn: body.count)
+        } catch {
+            // A concurrent identical upload may have committed first: the database is the arbiter.
+            if let prior = try store.acceptedUpdate(leaseID: leaseID), prior.sha256 == sha { return prior.receipt }
+            throw error
+        }
+        logger.info(
+            "update accepted",
+            metadata: [
+                "round": "\(lease.round)", "peer": "\(peer.id)", "lease": "\(leaseID)", "bytes": "\(body.count)",
+                "samples": "\(lease.samples)", "loss": "\(trainLoss.map { String($0) } ?? "-")",
+            ])
+        let actions = machine.updateAccepted(leaseID: leaseID)
+        if actions.contains(where: { if case .aggregate = $0 { true } else { false } }) {
+            // Aggregate after this response is sent; `tick` picks it up.
+            Task { self.tickLogged() }
+        }
+        return receipt
+    }
+
+    /// Records a rejection (counter only) and returns the error to throw.
+    func rejected(_ code: APIErrorCode, _ message: String, peerID: String?, leaseID: String?, bytes: Int) -> APIError {
+        do {
+            try store.recordRejection(
+                peerID: peerID, leaseID: leaseID, code: code.rawValue, bytes: bytes, at: clock.now())
+        } catch {
+            logger.error("could not record a rejection", metadata: ["error": "\(error)"])
+        }
+        logger.notice(
+            "update rejected",
+            metadata: ["code": "\(code.rawValue)", "peer": "\(peerID ?? "-")", "lease": "\(leaseID ?? "-")"])
+        return APIError(code, message)
+    }
+
+    /// Records an upload refused at the HTTP edge (body too large) and returns the error.
+    public func rejectOversized(leaseID: String, peer: PeerRecord, bytes: Int) -> APIError {
+        rejected(
+            .bodyTooLarge, "update body exceeds \(maxUpdateBytes) bytes, the largest envelope this model can produce",
+            peerID: peer.id, leaseID: leaseID, bytes: bytes)
+    }
+
+    static func apiCode(_ code: CodecError.Code) -> APIErrorCode {
+        switch code {
+        case .roundMismatch: .wrongRound
+        case .baseModelMismatch: .wrongBaseModel
+        case .schemaMismatch: .schemaMismatch
+        case .elementCountMismatch: .elementCountMismatch
+        case .nonFiniteValue: .nonFiniteValues
+        default: .corruptUpdate
+        }
+    }
+}

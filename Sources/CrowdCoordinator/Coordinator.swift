@@ -1,0 +1,161 @@
+import CrowdCodec
+import CrowdData
+import CrowdEngine
+import CrowdProtocol
+import CrowdTraining
+import Foundation
+import Logging
+
+/// The coordinator's core: rounds, leases, update acceptance, aggregation and read models.
+///
+/// An actor whose mutating paths contain no suspension points (the store is synchronous), so a
+/// round can never change between the checks of an upload and its transaction. The HTTP layer
+/// (`CoordinatorRoutes`) only authenticates, limits bodies and translates; everything else is here.
+public actor Coordinator {
+    public let paths: CampaignPaths
+    public let config: CampaignConfig
+    let store: any CoordinatorRepository
+    let clock: any CoordinatorClock
+    let logger: Logger
+
+    let model: any TrainableModel
+    let modelKind: String
+    let modelConfigJSON: Data
+    let schemaHash: UInt64
+    let elementCount: Int
+    /// Forward + backward FLOPs per sample: credit = samples × this / 1e9 GFLOP.
+    public let flopsPerSample: Double
+    let codec: CodecSpec
+    /// Largest accepted update body.
+    public nonisolated let maxUpdateBytes: Int
+
+    let trainShards: [ShardEntry]
+    let shardFiles: [String: String]
+    let evaluation: EvaluationSet
+
+    var machine: RoundStateMachine
+    var strategy: OuterOptimizerStrategy
+    var params: [Float]
+    var baseVersion: String
+    var baseDigest: [UInt8]
+    var baseBytes: Data
+    var roundSeed: UInt64
+    var shardCache: [String: Data] = [:]
+    var lastTouch: [String: Double] = [:]
+
+    init(
+        paths: CampaignPaths, config: CampaignConfig, store: any CoordinatorRepository, clock: any CoordinatorClock,
+        logger: Logger, model: any TrainableModel, checkpoint: Checkpoint, checkpointBytes: Data, version: String,
+        manifest: ShardManifest, evaluation: EvaluationSet, machine: RoundStateMachine,
+        strategy: OuterOptimizerStrategy, roundSeed: UInt64
+    ) throws {
+        self.paths = paths
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.logger = logger
+        self.model = model
+        self.modelKind = checkpoint.kind
+        self.modelConfigJSON = checkpoint.configJSON
+        self.schemaHash = checkpoint.schemaHash
+        self.elementCount = checkpoint.params.count
+        self.flopsPerSample = model.flopsPerSample
+        self.codec = try CodecSpec(parsing: config.codec)
+        self.maxUpdateBytes = UpdateEnvelope.maxEnvelopeBytes(elementCount: checkpoint.params.count, codec: codec)
+        self.trainShards = manifest.shards
+        var files: [String: String] = [:]
+        for s in manifest.shards + [manifest.evaluation] {
+            files[s.id] = (paths.shards as NSString).appendingPathComponent(s.file)
+        }
+        self.shardFiles = files
+        self.evaluation = evaluation
+        self.machine = machine
+        self.strategy = strategy
+        self.params = checkpoint.params
+        self.baseVersion = version
+        self.baseDigest = Secrets.sha256(checkpointBytes)
+        self.baseBytes = checkpointBytes
+        self.roundSeed = roundSeed
+    }
+
+    /// Opens the campaign in `directory` and restores its state from the database and checkpoints.
+    public static func open(
+        directory: String, clock: any CoordinatorClock = SystemCoordinatorClock(), logger: Logger? = nil
+    ) throws -> Coordinator {
+        let paths = CampaignPaths(directory: directory)
+        let config = try CampaignConfig.load(paths: paths)
+        var log = logger ?? Logger(label: "crowdtrain.coordinator")
+        log[metadataKey: "campaign"] = "\(config.name)"
+        guard FileManager.default.fileExists(atPath: paths.database) else {
+            throw CoordinatorError("\(paths.database) is missing; this directory was not created by `coordinator init`")
+        }
+        let store = try SQLiteStore(path: paths.database)
+        let integrity = try store.integrityCheck()
+        guard integrity == "ok" else { throw CoordinatorError("database integrity check failed: \(integrity)") }
+        guard let round = try store.currentRound() else {
+            throw CoordinatorError("the database has no rounds; re-create the campaign with `coordinator init`")
+        }
+        let version = round.closedAt == nil ? round.baseVersion : (round.resultVersion ?? round.baseVersion)
+        guard let record = try store.checkpoint(version: version) else {
+            throw CoordinatorError("the database names checkpoint \(version) but has no record of its file")
+        }
+        let (checkpoint, bytes) = try loadCheckpoint(paths: paths, record: record)
+        let model = try ModelFactory.make(kind: checkpoint.kind, configJSON: checkpoint.configJSON, seed: 0)
+        try checkpoint.load(into: model)
+        let manifest = try ShardManifest.load(directory: paths.shards)
+        let evaluation = try EvaluationSet.load(paths: paths, manifest: manifest, config: config)
+        var strategy = OuterOptimizerStrategy(config: config.outer, parameterCount: checkpoint.params.count)
+        if let state = try store.outerState() { try strategy.restoreState(FloatBytes.floats(state.momentum)) }
+        let finished = round.closedAt != nil
+        let machine = RoundStateMachine(
+            settings: .init(config), restoring: round, leases: try store.leases(round: round.number),
+            finished: finished, now: clock.now())
+        log.info(
+            "campaign opened",
+            metadata: [
+                "round": "\(round.number)", "model": "\(version.prefix(12))", "finished": "\(finished)",
+                "parameters": "\(checkpoint.params.count)",
+            ])
+        return try Coordinator(
+            paths: paths, config: config, store: store, clock: clock, logger: log, model: model, checkpoint: checkpoint,
+            checkpointBytes: bytes, version: version, manifest: manifest, evaluation: evaluation, machine: machine,
+            strategy: strategy, roundSeed: round.seed)
+    }
+
+    /// Reads a checkpoint file and verifies its SHA-256 against the database record.
+    static func loadCheckpoint(paths: CampaignPaths, record: CheckpointRecord) throws -> (Checkpoint, Data) {
+        let path = (paths.directory as NSString).appendingPathComponent(record.path)
+        guard let bytes = FileManager.default.contents(atPath: path) else {
+            throw CoordinatorError("checkpoint \(path) is missing")
+        }
+        guard Secrets.sha256Hex(bytes) == record.version else {
+            throw CoordinatorError("checkpoint \(path) does not match its recorded SHA-256 (torn or modified file)")
+        }
+        return (try Checkpoint.decode(bytes, path: path), bytes)
+    }
+
+    /// The identity returned on join.
+    public nonisolated var campaignInfo: CampaignInfo {
+        CampaignInfo(name: config.name, workload: config.workload, modelKind: config.modelKind)
+    }
+
+    /// Current round and phase (tests, logs).
+    public var roundState: RoundStateMachine { machine }
+
+    /// Current global parameters (tests).
+    public var currentParameters: [Float] { params }
+
+    /// SHA-256 hex of the current global checkpoint.
+    public var currentModelVersion: String { baseVersion }
+}
+
+/// Float arrays as little-endian bytes (outer optimizer state in SQLite).
+enum FloatBytes {
+    static func data(_ v: [Float]) -> Data { v.withUnsafeBytes { Data($0) } }
+
+    static func floats(_ d: Data) -> [Float] {
+        var out = [Float](repeating: 0, count: d.count / 4)
+        out.withUnsafeMutableBytes { dst in _ = d.copyBytes(to: dst) }
+        return out
+    }
+}

@@ -1,0 +1,93 @@
+import CrowdProtocol
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The HTTP edge: authentication, body limits, JSON in/out. Logic lives in `Coordinator`.
+///
+/// Public: `/healthz`, `/v1/status`, `/v1/stats`. Invite-authorized: `/v1/join`. Everything else
+/// needs `Authorization: Bearer <peer credential>`; identity never comes from a request body.
+public enum CoordinatorRoutes {
+    /// Largest JSON request body.
+    public static let maxJSONBytes = 64 * 1024
+
+    /// Adds every route to `router`.
+    public static func register(on router: Router<BasicRequestContext>, coordinator: Coordinator) {
+        router.add(middleware: APIErrorMiddleware())
+        router.get(RouterPath(APIPath.health)) { _, _ in try json(HealthStatus()) }
+        router.get(RouterPath(APIPath.status)) { _, _ in try json(try await coordinator.status()) }
+        router.get(RouterPath(APIPath.stats)) { request, _ in
+            let top = request.uri.queryParameters.get("top", as: Int.self) ?? 100
+            return try json(try await coordinator.stats(top: top))
+        }
+        router.post(RouterPath(APIPath.join)) { request, _ in
+            let body = try await decodeJSON(JoinRequest.self, request)
+            return try json(try await coordinator.join(body))
+        }
+        router.post(RouterPath(APIPath.lease)) { request, _ in
+            let peer = try await coordinator.authenticate(authorization: request.headers[.authorization])
+            let body = try await decodeJSON(LeaseRequest.self, request)
+            return try json(try await coordinator.lease(for: peer, request: body))
+        }
+        router.get("/v1/models/:version") { request, context in
+            _ = try await coordinator.authenticate(authorization: request.headers[.authorization])
+            let version = try context.parameters.require("version")
+            return binary(try await coordinator.modelBytes(version: version))
+        }
+        router.get("/v1/shards/:id") { request, context in
+            _ = try await coordinator.authenticate(authorization: request.headers[.authorization])
+            let id = try context.parameters.require("id")
+            return binary(try await coordinator.shardBytes(id: id))
+        }
+        router.put("/v1/updates/:leaseID") { request, context in
+            var request = request
+            let peer = try await coordinator.authenticate(authorization: request.headers[.authorization])
+            let leaseID = try context.parameters.require("leaseID")
+            let limit = coordinator.maxUpdateBytes
+            if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+                throw await coordinator.rejectOversized(leaseID: leaseID, peer: peer, bytes: length)
+            }
+            let buffer: ByteBuffer
+            do {
+                buffer = try await request.collectBody(upTo: limit)
+            } catch is NIOTooManyBytesError {
+                throw await coordinator.rejectOversized(leaseID: leaseID, peer: peer, bytes: limit + 1)
+            }
+            let loss = request.headers[HTTPField.Name(ProtocolHeaders.trainLoss)!].flatMap(Double.init)
+            let receipt = try await coordinator.upload(
+                leaseID: leaseID, peer: peer, body: Data(buffer.readableBytesView), trainLoss: loss)
+            return try json(receipt)
+        }
+    }
+
+    static func decodeJSON<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: maxJSONBytes)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.bodyTooLarge, "JSON request bodies are limited to \(maxJSONBytes) bytes")
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        } catch {
+            throw APIError(.badRequest, "the body is not a valid \(T.self) JSON object")
+        }
+    }
+
+    static func json<T: Encodable>(_ value: T) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var headers = HTTPFields()
+        headers[.contentType] = ProtocolHeaders.json
+        return Response(
+            status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+
+    static func binary(_ data: Data) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = ProtocolHeaders.octetStream
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

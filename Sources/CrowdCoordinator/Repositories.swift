@@ -1,0 +1,65 @@
+import CrowdProtocol
+import Foundation
+
+/// Invites: only SHA-256 hashes are stored; redeeming is single-use and atomic with creating the peer.
+public protocol InviteRepository: Sendable {
+    func insertInvites(hashes: [String], note: String?, at time: Double) throws
+    /// Marks an unused invite revoked; false if unknown or already used/revoked.
+    func revokeInvite(hash: String, at time: Double) throws -> Bool
+    /// Revokes every unused invite; returns how many.
+    func revokeUnusedInvites(at time: Double) throws -> Int
+    /// In one transaction: checks the invite, creates the peer with `credentialHash`, marks the invite used.
+    func redeemInvite(hash: String, peerID: String, name: String, credentialHash: String, at time: Double)
+        throws -> InviteRedemption
+}
+
+/// Registered peers, looked up by credential hash.
+public protocol PeerRepository: Sendable {
+    func peer(credentialHash: String) throws -> PeerRecord?
+    func peer(id: String) throws -> PeerRecord?
+    func touchPeer(id: String, at time: Double) throws
+    /// Revokes a peer's credential; false if unknown.
+    func revokePeer(id: String, at time: Double) throws -> Bool
+}
+
+/// Rounds, leases, accepted updates (with their ledger entries), rejections, checkpoints, evaluations.
+public protocol RoundRepository: Sendable {
+    func currentRound() throws -> RoundRecord?
+    func round(_ number: UInt64) throws -> RoundRecord?
+    func checkpoint(version: String) throws -> CheckpointRecord?
+    func latestCheckpoint() throws -> CheckpointRecord?
+    /// Records the initial model (round 0, closed, evaluated) and opens round 1, in one transaction.
+    func bootstrap(initial: CheckpointRecord, evaluation: EvaluationRecord, round1Seed: UInt64, at time: Double) throws
+    func insertLease(_ lease: LeaseRecord) throws
+    func lease(id: String) throws -> LeaseRecord?
+    func leases(round: UInt64) throws -> [LeaseRecord]
+    func markLeasesExpired(ids: [String]) throws
+    func acceptedUpdate(leaseID: String) throws -> AcceptedUpdateRecord?
+    /// In ONE transaction: inserts the update (folding it into its round), appends the ledger entry, marks the lease
+    /// accepted and bumps the round's counters. Throws if the lease already has an accepted update.
+    func accept(_ update: AcceptedUpdateRecord, bytesIn: Int) throws
+    /// (samples, envelope) of every accepted update of `round`, in acceptance order.
+    func acceptedEnvelopes(round: UInt64) throws -> [(samples: Int, envelope: Data)]
+    /// Records a rejected upload (counter only; no credit).
+    func recordRejection(peerID: String?, leaseID: String?, code: String, bytes: Int, at time: Double) throws
+    /// In ONE transaction: records the new checkpoint and its evaluation, closes `round`, saves the outer optimizer
+    /// state, and opens round `round + 1` from the new checkpoint unless `openNext` is false.
+    func closeRound(
+        _ round: UInt64, checkpoint: CheckpointRecord, evaluation: EvaluationRecord, outerState: Data,
+        nextSeed: UInt64, openNext: Bool, at time: Double) throws
+    /// The outer optimizer's momentum after the last closed round, if any.
+    func outerState() throws -> (round: UInt64, momentum: Data)?
+}
+
+/// Read models for status, stats and the ledger.
+public protocol StatsRepository: Sendable {
+    func totals(now: Double, onlineWindow: Double, rateWindow: Double) throws -> CampaignTotals
+    func evaluations() throws -> [EvaluationRecord]
+    func contributors(top: Int) throws -> [ContributorRow]
+    func addBytesOut(_ n: Int) throws
+    /// Sum of ledger credit per peer (GFLOP).
+    func ledgerTotals() throws -> [String: Double]
+}
+
+/// Everything the coordinator persists.
+public typealias CoordinatorRepository = InviteRepository & PeerRepository & RoundRepository & StatsRepository

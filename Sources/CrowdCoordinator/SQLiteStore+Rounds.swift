@@ -1,0 +1,239 @@
+import CrowdProtocol
+import Foundation
+import GRDB
+
+extension SQLiteStore: RoundRepository {
+    static func round(_ row: Row) -> RoundRecord {
+        RoundRecord(
+            number: UInt64(sql: row["number"]), baseVersion: row["base_version"], seed: UInt64(sql: row["seed"]),
+            openedAt: row["opened_at"], closedAt: row["closed_at"], resultVersion: row["result_version"],
+            updates: row["updates"], samples: row["samples"], leasesIssued: row["leases_issued"])
+    }
+
+    static func checkpoint(_ row: Row) -> CheckpointRecord {
+        CheckpointRecord(
+            version: row["version"], round: UInt64(sql: row["round"]), path: row["path"], bytes: row["bytes"],
+            createdAt: row["created_at"])
+    }
+
+    static func lease(_ row: Row) -> LeaseRecord {
+        let ids = (try? JSONDecoder().decode([String].self, from: Data((row["shard_ids"] as String).utf8))) ?? []
+        return LeaseRecord(
+            id: row["id"], round: UInt64(sql: row["round"]), peerID: row["peer_id"], slot: row["slot"], shardIDs: ids,
+            seed: UInt64(sql: row["seed"]), samples: row["samples"], issuedAt: row["issued_at"],
+            deadline: row["deadline"], status: LeaseRecord.Status(rawValue: row["status"]) ?? .expired)
+    }
+
+    static func update(_ row: Row) -> AcceptedUpdateRecord {
+        let receipt = Receipt(
+            receiptID: row["receipt_id"], leaseID: row["lease_id"], round: UInt64(sql: row["round"]),
+            samples: row["samples"], credit: row["credit"], acceptedAt: row["accepted_at"])
+        return AcceptedUpdateRecord(
+            receipt: receipt, peerID: row["peer_id"], bytes: row["bytes"], sha256: row["sha256"],
+            trainLoss: row["train_loss"], envelope: row["envelope"])
+    }
+
+    public func currentRound() throws -> RoundRecord? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM rounds ORDER BY number DESC LIMIT 1").map(Self.round)
+        }
+    }
+
+    public func round(_ number: UInt64) throws -> RoundRecord? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM rounds WHERE number = ?", arguments: [number.sqlValue])
+                .map(Self.round)
+        }
+    }
+
+    public func checkpoint(version: String) throws -> CheckpointRecord? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM checkpoints WHERE version = ?", arguments: [version])
+                .map(Self.checkpoint)
+        }
+    }
+
+    public func latestCheckpoint() throws -> CheckpointRecord? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM checkpoints ORDER BY round DESC LIMIT 1").map(Self.checkpoint)
+        }
+    }
+
+    static func insert(_ c: CheckpointRecord, _ db: Database) throws {
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO checkpoints (version, round, path, bytes, created_at) VALUES (?, ?, ?, ?, ?)",
+            arguments: [c.version, c.round.sqlValue, c.path, c.bytes, c.createdAt])
+    }
+
+    static func insert(_ e: EvaluationRecord, _ db: Database, at time: Double) throws {
+        try db.execute(
+            sql: """
+                INSERT OR REPLACE INTO evaluations (round, version, metric, value, loss, samples, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [e.round.sqlValue, e.version, e.metric, e.value, e.loss, e.samples, time])
+    }
+
+    public func bootstrap(initial: CheckpointRecord, evaluation: EvaluationRecord, round1Seed: UInt64, at time: Double)
+        throws
+    {
+        try pool.write { db in
+            guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM rounds") == 0 else {
+                throw CoordinatorError("the database already holds rounds; refusing to bootstrap it again")
+            }
+            try Self.insert(initial, db)
+            try db.execute(
+                sql: """
+                    INSERT INTO rounds (number, base_version, seed, opened_at, closed_at, result_version)
+                    VALUES (0, ?, 0, ?, ?, ?)
+                    """, arguments: [initial.version, time, time, initial.version])
+            try Self.insert(evaluation, db, at: time)
+            try db.execute(
+                sql: "INSERT INTO rounds (number, base_version, seed, opened_at) VALUES (1, ?, ?, ?)",
+                arguments: [initial.version, round1Seed.sqlValue, time])
+        }
+    }
+
+    public func insertLease(_ l: LeaseRecord) throws {
+        let ids = String(decoding: try JSONEncoder().encode(l.shardIDs), as: UTF8.self)
+        try pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO leases (id, round, peer_id, slot, shard_ids, seed, samples, issued_at, deadline, status)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    l.id, l.round.sqlValue, l.peerID, l.slot, ids, l.seed.sqlValue, l.samples, l.issuedAt, l.deadline,
+                    l.status.rawValue,
+                ])
+            try db.execute(
+                sql: "UPDATE rounds SET leases_issued = MAX(leases_issued, ?) WHERE number = ?",
+                arguments: [l.slot + 1, l.round.sqlValue])
+        }
+    }
+
+    public func lease(id: String) throws -> LeaseRecord? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM leases WHERE id = ?", arguments: [id]).map(Self.lease)
+        }
+    }
+
+    public func leases(round: UInt64) throws -> [LeaseRecord] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM leases WHERE round = ? ORDER BY slot", arguments: [round.sqlValue])
+                .map(Self.lease)
+        }
+    }
+
+    public func markLeasesExpired(ids: [String]) throws {
+        guard !ids.isEmpty else { return }
+        try pool.write { db in
+            for id in ids {
+                try db.execute(
+                    sql: "UPDATE leases SET status = 'expired' WHERE id = ? AND status = 'open'", arguments: [id])
+            }
+        }
+    }
+
+    public func acceptedUpdate(leaseID: String) throws -> AcceptedUpdateRecord? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM updates WHERE lease_id = ?", arguments: [leaseID]).map(Self.update)
+        }
+    }
+
+    public func accept(_ u: AcceptedUpdateRecord, bytesIn: Int) throws {
+        try pool.write { db in
+            let r = u.receipt
+            try db.execute(
+                sql: """
+                    INSERT INTO updates (lease_id, round, peer_id, samples, bytes, sha256, train_loss, envelope,
+                                         receipt_id, credit, accepted_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    r.leaseID, r.round.sqlValue, u.peerID, r.samples, u.bytes, u.sha256, u.trainLoss, u.envelope,
+                    r.receiptID, r.credit, r.acceptedAt,
+                ])
+            try db.execute(
+                sql: """
+                    INSERT INTO ledger (peer_id, lease_id, round, samples, gflop, receipt_id, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [u.peerID, r.leaseID, r.round.sqlValue, r.samples, r.credit, r.receiptID, r.acceptedAt])
+            try db.execute(sql: "UPDATE leases SET status = 'accepted' WHERE id = ?", arguments: [r.leaseID])
+            try db.execute(
+                sql: "UPDATE rounds SET updates = updates + 1, samples = samples + ? WHERE number = ?",
+                arguments: [r.samples, r.round.sqlValue])
+            try Self.bump("bytes_in", by: bytesIn, db)
+            try db.execute(
+                sql: "UPDATE peers SET last_seen = MAX(COALESCE(last_seen, 0), ?) WHERE id = ?",
+                arguments: [r.acceptedAt, u.peerID])
+        }
+    }
+
+    public func acceptedEnvelopes(round: UInt64) throws -> [(samples: Int, envelope: Data)] {
+        let rows: [AcceptedEnvelope] = try pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT samples, envelope FROM updates WHERE round = ? ORDER BY accepted_at, lease_id",
+                arguments: [round.sqlValue]
+            ).map { AcceptedEnvelope(samples: $0["samples"], envelope: $0["envelope"]) }
+        }
+        return rows.map { ($0.samples, $0.envelope) }
+    }
+
+    public func recordRejection(peerID: String?, leaseID: String?, code: String, bytes: Int, at time: Double)
+        throws
+    {
+        try pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO rejections (peer_id, lease_id, code, bytes, created_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [peerID, leaseID, code, bytes, time])
+            try Self.bump("bytes_in", by: bytes, db)
+        }
+    }
+
+    public func closeRound(
+        _ round: UInt64, checkpoint: CheckpointRecord, evaluation: EvaluationRecord, outerState: Data,
+        nextSeed: UInt64, openNext: Bool, at time: Double
+    ) throws {
+        try pool.write { db in
+            try Self.insert(checkpoint, db)
+            try Self.insert(evaluation, db, at: time)
+            try db.execute(
+                sql: "UPDATE rounds SET closed_at = ?, result_version = ? WHERE number = ? AND closed_at IS NULL",
+                arguments: [time, checkpoint.version, round.sqlValue])
+            guard db.changesCount == 1 else { throw CoordinatorError("round \(round) is not open; cannot close it") }
+            try db.execute(
+                sql: "UPDATE leases SET status = 'expired' WHERE round = ? AND status = 'open'",
+                arguments: [round.sqlValue])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO outer_state (id, round, momentum) VALUES (1, ?, ?)",
+                arguments: [round.sqlValue, outerState])
+            if openNext {
+                try db.execute(
+                    sql: "INSERT INTO rounds (number, base_version, seed, opened_at) VALUES (?, ?, ?, ?)",
+                    arguments: [(round + 1).sqlValue, checkpoint.version, nextSeed.sqlValue, time])
+            }
+        }
+    }
+
+    public func outerState() throws -> (round: UInt64, momentum: Data)? {
+        let s: AcceptedEnvelope? = try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT round, momentum FROM outer_state WHERE id = 1")
+                .map { AcceptedEnvelope(samples: Int($0["round"] as Int64), envelope: $0["momentum"]) }
+        }
+        return s.map { (UInt64($0.samples), $0.envelope) }
+    }
+
+    static func bump(_ name: String, by n: Int, _ db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + ?",
+            arguments: [name, n, n])
+    }
+}
+
+/// A row image (kept small and Sendable).
+struct AcceptedEnvelope: Sendable {
+    var samples: Int
+    var envelope: Data
+}

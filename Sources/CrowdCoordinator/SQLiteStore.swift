@@ -1,0 +1,113 @@
+import Foundation
+import GRDB
+
+/// The coordinator's SQLite database (GRDB `DatabasePool`, WAL), behind the repository protocols.
+///
+/// Migrations are forward-only and named; never edit a released migration, add a new one.
+/// The `ledger` table is append-only: triggers abort any UPDATE or DELETE.
+public final class SQLiteStore: Sendable {
+    let pool: DatabasePool
+
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    public init(path: String) throws {
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw CoordinatorError("cannot open the database \(path): \(error)")
+        }
+    }
+
+    /// Names of the applied migrations, oldest first.
+    public func appliedMigrations() throws -> [String] {
+        try pool.read { db in try Array(Self.migrator.appliedMigrations(db)) }
+    }
+
+    /// `PRAGMA integrity_check` result (`ok` when healthy).
+    public func integrityCheck() throws -> String {
+        try pool.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "no result" }
+    }
+
+    /// Runs raw SQL (tests and maintenance only).
+    func execute(_ sql: String) throws {
+        try pool.write { db in try db.execute(sql: sql) }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("2026-11-26-initial") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE invites (
+                        hash TEXT PRIMARY KEY, note TEXT, created_at REAL NOT NULL,
+                        used_at REAL, used_by TEXT, revoked_at REAL);
+                    CREATE TABLE peers (
+                        id TEXT PRIMARY KEY, name TEXT NOT NULL, credential_hash TEXT NOT NULL UNIQUE,
+                        invite_hash TEXT NOT NULL REFERENCES invites(hash), created_at REAL NOT NULL,
+                        last_seen REAL, revoked_at REAL);
+                    CREATE TABLE checkpoints (
+                        version TEXT PRIMARY KEY, round INTEGER NOT NULL, path TEXT NOT NULL,
+                        bytes INTEGER NOT NULL, created_at REAL NOT NULL);
+                    CREATE TABLE rounds (
+                        number INTEGER PRIMARY KEY, base_version TEXT NOT NULL REFERENCES checkpoints(version),
+                        seed INTEGER NOT NULL, opened_at REAL NOT NULL, closed_at REAL,
+                        result_version TEXT REFERENCES checkpoints(version),
+                        updates INTEGER NOT NULL DEFAULT 0, samples INTEGER NOT NULL DEFAULT 0,
+                        leases_issued INTEGER NOT NULL DEFAULT 0);
+                    CREATE TABLE evaluations (
+                        round INTEGER PRIMARY KEY, version TEXT NOT NULL REFERENCES checkpoints(version),
+                        metric TEXT NOT NULL, value REAL NOT NULL, loss REAL NOT NULL,
+                        samples INTEGER NOT NULL, created_at REAL NOT NULL);
+                    CREATE TABLE leases (
+                        id TEXT PRIMARY KEY, round INTEGER NOT NULL REFERENCES rounds(number),
+                        peer_id TEXT NOT NULL REFERENCES peers(id), slot INTEGER NOT NULL, shard_ids TEXT NOT NULL,
+                        seed INTEGER NOT NULL, samples INTEGER NOT NULL, issued_at REAL NOT NULL,
+                        deadline REAL NOT NULL, status TEXT NOT NULL DEFAULT 'open');
+                    CREATE INDEX leases_round ON leases(round);
+                    CREATE TABLE updates (
+                        lease_id TEXT PRIMARY KEY REFERENCES leases(id), round INTEGER NOT NULL,
+                        peer_id TEXT NOT NULL REFERENCES peers(id), samples INTEGER NOT NULL, bytes INTEGER NOT NULL,
+                        sha256 TEXT NOT NULL, train_loss REAL, envelope BLOB NOT NULL,
+                        receipt_id TEXT NOT NULL UNIQUE, credit REAL NOT NULL, accepted_at REAL NOT NULL);
+                    CREATE INDEX updates_round ON updates(round);
+                    CREATE TABLE ledger (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT, peer_id TEXT NOT NULL REFERENCES peers(id),
+                        lease_id TEXT NOT NULL UNIQUE REFERENCES leases(id), round INTEGER NOT NULL,
+                        samples INTEGER NOT NULL, gflop REAL NOT NULL, receipt_id TEXT NOT NULL,
+                        created_at REAL NOT NULL);
+                    CREATE INDEX ledger_peer ON ledger(peer_id);
+                    CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger
+                        BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+                    CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
+                        BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+                    CREATE TABLE rejections (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT, peer_id TEXT, lease_id TEXT, code TEXT NOT NULL,
+                        bytes INTEGER NOT NULL, created_at REAL NOT NULL);
+                    CREATE INDEX rejections_peer ON rejections(peer_id);
+                    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                    CREATE TABLE outer_state (
+                        id INTEGER PRIMARY KEY CHECK (id = 1), round INTEGER NOT NULL, momentum BLOB NOT NULL);
+                    """)
+        }
+        return m
+    }
+}
+
+extension UInt64 {
+    /// SQLite stores signed 64-bit integers: round-trip through the bit pattern.
+    var sqlValue: Int64 { Int64(bitPattern: self) }
+    init(sql: Int64) { self = UInt64(bitPattern: sql) }
+}
+
+extension SQLiteStore {
+    /// Row count of `table` (tests and diagnostics; `table` is never user input).
+    func count(_ table: String) throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0 }
+    }
+}

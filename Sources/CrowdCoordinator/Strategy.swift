@@ -1,0 +1,23 @@
+/// One peer's pseudo-gradient Δ = θ_start − θ_end with its coordinator-assigned weight (samples).
+public struct WeightedUpdate: Sendable {
+    public var delta: [Float]
+    public var samples: Int
+
+    public init(delta: [Float], samples: Int) {
+        self.delta = delta
+        self.samples = samples
+    }
+}
+
+/// How a round's updates become the next global model (Flower's `Strategy`).
+///
+/// Implementations hold their optimizer state (e.g. momentum) and must be able to export and
+/// restore it, so a restarted coordinator continues exactly.
+public protocol Strategy: Sendable {
+    /// Returns the new global parameters from `params` and the round's `updates` (at least one).
+    mutating func aggregate(params: [Float], updates: [WeightedUpdate]) -> [Float]
+    /// Serialized optimizer state (stored in SQLite with the round).
+    func exportState() -> [Float]
+    /// Restores the state written by `exportState`; an empty array means "fresh".
+    mutating func restoreState(_ state: [Float]) throws
+}

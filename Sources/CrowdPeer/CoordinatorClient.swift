@@ -1,0 +1,195 @@
+import AsyncHTTPClient
+import CrowdProtocol
+import Foundation
+import NIOCore
+import NIOSSL
+
+/// HTTPS client of the coordinator API, shared by the peer daemon and the `status`/`stats` commands.
+///
+/// It trusts exactly one CA — the campaign's `ca.pem` — and nothing from the system trust store,
+/// so a volunteer talks to the coordinator the operator set up and to nobody else. Plain `http://`
+/// URLs are refused before any byte is sent. Call `shutdown()` when done (AsyncHTTPClient requires it).
+public final class CoordinatorClient: Sendable {
+    /// Base URL, `https://host:port`, without a trailing slash.
+    public let baseURL: String
+    /// Bearer secret for authenticated calls, nil for the public endpoints.
+    public let secret: String?
+    let http: HTTPClient
+    let timeout: TimeAmount
+
+    /// - Parameters:
+    ///   - baseURL: `https://HOST:PORT` of the coordinator.
+    ///   - caPEM: PEM bytes of the campaign CA (the only trust root).
+    ///   - secret: the peer credential, if the calls need one.
+    ///   - timeoutSeconds: per-request limit (models and shards included).
+    ///   - connectTimeoutSeconds: limit for establishing a connection, TLS handshake included (AsyncHTTPClient
+    ///     keeps retrying a refused connection until then).
+    public init(
+        baseURL: String, caPEM: [UInt8], secret: String? = nil, timeoutSeconds: Int64 = 120,
+        connectTimeoutSeconds: Int64 = 10
+    ) throws {
+        var url = baseURL.trimmingCharacters(in: .whitespaces)
+        while url.hasSuffix("/") { url.removeLast() }
+        guard let parsed = URL(string: url), parsed.scheme?.lowercased() == "https", parsed.host != nil else {
+            throw PeerError(
+                "coordinator URL '\(baseURL)' must be https://HOST:PORT (CrowdTrain never talks plaintext HTTP)")
+        }
+        let roots: [NIOSSLCertificate]
+        do {
+            roots = try NIOSSLCertificate.fromPEMBytes(caPEM)
+        } catch {
+            throw PeerError("the CA file is not a PEM certificate (\(error)); pass the ca.pem the operator gave you")
+        }
+        guard !roots.isEmpty else { throw PeerError("the CA file holds no certificate; pass the campaign's ca.pem") }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(roots)
+        tls.minimumTLSVersion = .tlsv12
+        var config = HTTPClient.Configuration(tlsConfiguration: tls)
+        config.timeout = .init(connect: .seconds(connectTimeoutSeconds), read: .seconds(timeoutSeconds))
+        config.redirectConfiguration = .disallow
+        self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+        self.baseURL = url
+        self.secret = secret
+        self.timeout = .seconds(timeoutSeconds)
+    }
+
+    /// Convenience: reads the CA from a file.
+    public convenience init(baseURL: String, caFile: String, secret: String? = nil, timeoutSeconds: Int64 = 120) throws {
+        guard let pem = FileManager.default.contents(atPath: caFile) else {
+            throw PeerError("cannot read the CA certificate \(caFile); pass --ca with the campaign's ca.pem")
+        }
+        try self.init(baseURL: baseURL, caPEM: Array(pem), secret: secret, timeoutSeconds: timeoutSeconds)
+    }
+
+    /// Releases connections and threads. Must be called once before the client is dropped.
+    public func shutdown() async {
+        try? await http.shutdown()
+    }
+
+    // MARK: endpoints
+
+    /// `GET /healthz`.
+    public func health() async throws -> HealthStatus {
+        try await json(.GET, APIPath.health, body: Optional<Int>.none, auth: false)
+    }
+
+    /// `POST /v1/join`: redeems an invite.
+    public func join(invite: String, name: String) async throws -> JoinResponse {
+        try await json(.POST, APIPath.join, body: JoinRequest(invite: invite, name: name), auth: false)
+    }
+
+    /// `POST /v1/lease`: asks for work.
+    public func lease(_ request: LeaseRequest) async throws -> LeaseResponse {
+        try await json(.POST, APIPath.lease, body: request, auth: true)
+    }
+
+    /// `GET /v1/models/{version}`: checkpoint bytes (not yet verified; `ArtifactCache.put` verifies).
+    public func model(version: String, maxBytes: Int = 1 << 30) async throws -> Data {
+        try await bytes(.GET, APIPath.model(version), body: nil, auth: true, maxBytes: maxBytes).data
+    }
+
+    /// `GET /v1/shards/{id}`: shard bytes (verified by `ArtifactCache.put`).
+    public func shard(id: String, maxBytes: Int = 1 << 30) async throws -> Data {
+        try await bytes(.GET, APIPath.shard(id), body: nil, auth: true, maxBytes: maxBytes).data
+    }
+
+    /// `PUT /v1/updates/{leaseID}`: uploads an update envelope; the same call retries safely.
+    public func putUpdate(leaseID: String, envelope: Data, trainLoss: Float?) async throws -> Receipt {
+        var headers: [(String, String)] = [("Content-Type", ProtocolHeaders.octetStream)]
+        if let trainLoss, trainLoss.isFinite { headers.append((ProtocolHeaders.trainLoss, "\(trainLoss)")) }
+        let (data, _) = try await bytes(
+            .PUT, APIPath.update(leaseID), body: envelope, auth: true, maxBytes: 1 << 20, headers: headers)
+        return try decode(Receipt.self, data, path: APIPath.update(leaseID))
+    }
+
+    /// `GET /v1/status` (public).
+    public func status() async throws -> CampaignStatus {
+        try await json(.GET, APIPath.status, body: Optional<Int>.none, auth: false)
+    }
+
+    /// `GET /v1/stats?top=N` (public).
+    public func stats(top: Int) async throws -> ContributorStats {
+        try await json(.GET, APIPath.stats(top: top), body: Optional<Int>.none, auth: false)
+    }
+
+    // MARK: plumbing
+
+    /// The HTTP methods the API uses.
+    enum Verb: String {
+        case GET, POST, PUT
+    }
+
+    func json<Body: Encodable, Response: Decodable>(
+        _ method: Verb, _ path: String, body: Body?, auth: Bool
+    ) async throws -> Response {
+        var payload: Data?
+        if let body { payload = try JSONEncoder().encode(body) }
+        let (data, _) = try await bytes(
+            method, path, body: payload, auth: auth, maxBytes: 16 << 20,
+            headers: payload == nil ? [] : [("Content-Type", ProtocolHeaders.json)])
+        return try decode(Response.self, data, path: path)
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, _ data: Data, path: String) throws -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch {
+            throw CoordinatorClientError(
+                status: 200, code: "bad_response",
+                message: "\(path) answered something that is not a \(T.self): \(error). Is the coordinator the same version?")
+        }
+    }
+
+    /// Sends one request; returns the body of a 2xx response, throws `CoordinatorClientError` otherwise.
+    func bytes(
+        _ method: Verb, _ path: String, body: Data?, auth: Bool, maxBytes: Int,
+        headers: [(String, String)] = []
+    ) async throws -> (data: Data, status: Int) {
+        var request = HTTPClientRequest(url: baseURL + path)
+        switch method {
+        case .GET: request.method = .GET
+        case .POST: request.method = .POST
+        case .PUT: request.method = .PUT
+        }
+        request.headers.add(name: "User-Agent", value: "crowdtrain-peer")
+        for (k, v) in headers { request.headers.add(name: k, value: v) }
+        if auth {
+            guard let secret else { throw PeerError("\(path) needs a peer credential; run `crowdtrain peer join` first") }
+            request.headers.add(name: "Authorization", value: "Bearer \(secret)")
+        }
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let response: HTTPClientResponse
+        let buffer: ByteBuffer
+        do {
+            response = try await http.execute(request, timeout: timeout)
+            buffer = try await response.body.collect(upTo: maxBytes)
+        } catch let error as CoordinatorClientError {
+            throw error
+        } catch {
+            throw CoordinatorClientError(
+                status: nil, code: "transport", message: "\(method) \(baseURL)\(path) failed: \(Self.describe(error))")
+        }
+        let data = Data(buffer.readableBytesView)
+        let status = Int(response.status.code)
+        guard (200..<300).contains(status) else {
+            if let err = try? JSONDecoder().decode(APIErrorBody.self, from: data) {
+                throw CoordinatorClientError(status: status, code: err.error.code, message: err.error.message)
+            }
+            let text = String(decoding: data.prefix(200), as: UTF8.self)
+            throw CoordinatorClientError(status: status, code: "http_\(status)", message: text.isEmpty ? "no body" : text)
+        }
+        return (data, status)
+    }
+
+    /// Readable text for NIO/TLS errors ("certificate verify failed" is what an untrusted server shows).
+    static func describe(_ error: any Error) -> String {
+        let text = String(describing: error)
+        if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("handshakeFailed") {
+            return "TLS handshake failed (\(text)); is --ca the campaign's ca.pem and the URL the coordinator's?"
+        }
+        if text.contains("connectTimeout") || text.contains("connectionRefused") || text.contains("Connection refused") {
+            return "cannot connect (\(text)); is the coordinator running at this address?"
+        }
+        return text
+    }
+}

@@ -1,0 +1,32 @@
+import CrowdProtocol
+
+/// A call to the coordinator failed.
+///
+/// `retryable` separates "try again later" (connection refused, timeout, 5xx, 429) from answers the
+/// coordinator will not change its mind on (4xx: bad credential, stale lease, corrupt update …).
+public struct CoordinatorClientError: Error, CustomStringConvertible, Sendable {
+    /// HTTP status, nil when no response arrived (connection or TLS failure).
+    public let status: Int?
+    /// Stable API error code (`APIErrorCode` raw value), `transport` without a response,
+    /// `bad_response` when the body was not what the API promises.
+    public let code: String
+    public let message: String
+
+    public init(status: Int?, code: String, message: String) {
+        self.status = status; self.code = code; self.message = message
+    }
+
+    /// Whether waiting and retrying the same request can succeed.
+    public var retryable: Bool {
+        guard let status else { return true }
+        return status >= 500 || status == 429 || status == 408
+    }
+
+    public var description: String {
+        if let status { return "\(code) (HTTP \(status)): \(message)" }
+        return "\(code): \(message)"
+    }
+
+    /// The API error code as an enum, if known.
+    public var apiCode: APIErrorCode? { APIErrorCode(rawValue: code) }
+}

@@ -1,0 +1,75 @@
+import CrowdCodec
+import CrowdData
+import CrowdEngine
+import CrowdProtocol
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// The volunteer daemon (`crowdtrain peer run`): lease → fetch → train → encode → upload → repeat.
+///
+/// A `Service`: run it in a `ServiceGroup` whose graceful-shutdown signals are SIGTERM and SIGINT.
+/// On shutdown it stops between two training chunks (the unfinished lease is abandoned; the
+/// coordinator reissues it after its deadline) or after the upload in flight, and writes
+/// `status.json` with state `stopped`. A finished update is written to `pending.bin` before it is
+/// sent, so a crash never loses it: the next start re-sends it under the same lease id.
+public struct PeerDaemon: Service {
+    public let paths: PeerPaths
+    public let config: PeerRunConfig
+    let output: @Sendable (String) -> Void
+    let logger: Logger
+
+    /// - Parameters:
+    ///   - directory: the peer directory created by `peer join`.
+    ///   - output: receives one human-readable progress line per lease (default: stdout).
+    public init(
+        directory: String, config: PeerRunConfig = PeerRunConfig(), logger: Logger = Logger(label: "crowdtrain.peer"),
+        output: @escaping @Sendable (String) -> Void = { line in
+            print(line)
+            fflush(nil)
+        }
+    ) {
+        self.paths = PeerPaths(root: directory)
+        self.config = config
+        self.output = output
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let credential = try PeerCredential.read(from: paths.credential)
+        let client = try CoordinatorClient(baseURL: credential.coordinator, caFile: paths.caCertificate, secret: credential.secret)
+        try paths.create()
+        ComputeThreads.set(config.threads)
+        let stop = StopFlag()
+        let session = PeerSession(paths: paths, config: config, client: client, stop: stop, output: output, logger: logger)
+        do {
+            try await withGracefulShutdownHandler {
+                try await session.loop()
+            } onGracefulShutdown: {
+                stop.set()
+            }
+        } catch {
+            session.setState(.stopped, reason: "\(error)")
+            await client.shutdown()
+            throw error
+        }
+        session.setState(.stopped, reason: stop.isSet ? "shut down" : "finished")
+        await client.shutdown()
+    }
+}
+
+extension PeerDaemon {
+    /// Runs the daemon in its own `ServiceGroup` until it finishes or SIGTERM/SIGINT arrives
+    /// (graceful shutdown); rethrows the daemon's error.
+    public func runUntilSignalled() async throws {
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [
+                    .init(
+                        service: self, successTerminationBehavior: .gracefullyShutdownGroup,
+                        failureTerminationBehavior: .gracefullyShutdownGroup)
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}

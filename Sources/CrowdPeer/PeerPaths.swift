@@ -1,0 +1,41 @@
+import Foundation
+
+/// Where a peer keeps its files inside its directory `P` (`--dir`).
+///
+/// | path | content | written |
+/// |---|---|---|
+/// | `credential.json` | coordinator URL, peer id, secret (mode 0600) | `peer join` |
+/// | `ca.pem` | the only CA the peer trusts | `peer join` |
+/// | `status.json` | what the daemon is doing, lifetime contribution, last receipts | every state change |
+/// | `receipts.jsonl` | one JSON receipt per accepted update (append-only) | after each upload |
+/// | `residual.bin` | error-feedback residual of the codec | after each finished lease |
+/// | `pending.bin` | a finished, encoded update not yet acknowledged (re-sent with the same lease id) | before upload |
+/// | `cache/models/<sha256>.ckpt` | model checkpoints by version hash | on download |
+/// | `cache/shards/<sha256>.shard` | data shards by content hash | on download |
+///
+/// Every file except `receipts.jsonl` is replaced atomically (temp file, fsync, rename, fsync dir).
+public struct PeerPaths: Sendable, Equatable {
+    /// The peer directory.
+    public let root: String
+
+    public init(root: String) {
+        self.root = (root as NSString).standardizingPath
+    }
+
+    public var credential: String { root + "/credential.json" }
+    public var caCertificate: String { root + "/ca.pem" }
+    public var status: String { root + "/status.json" }
+    public var receipts: String { root + "/receipts.jsonl" }
+    public var residual: String { root + "/residual.bin" }
+    public var pending: String { root + "/pending.bin" }
+    public var modelCache: String { root + "/cache/models" }
+    public var shardCache: String { root + "/cache/shards" }
+
+    /// Creates the directory tree (mode 0700: it holds a secret).
+    public func create() throws {
+        let fm = FileManager.default
+        for dir in [root, modelCache, shardCache] {
+            try fm.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+    }
+}

@@ -1,0 +1,298 @@
+import CrowdCodec
+import CrowdData
+import CrowdEngine
+import CrowdProtocol
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// The state of one `PeerDaemon.run()`: used by a single task only.
+final class PeerSession {
+    let paths: PeerPaths
+    let config: PeerRunConfig
+    let client: CoordinatorClient
+    let stop: StopFlag
+    let output: @Sendable (String) -> Void
+    let logger: Logger
+    let cache: ArtifactCache
+    var status: PeerStatus
+    var backoff: Backoff
+    var rng: SeededRNG
+    var finishedLeases = 0
+    /// Last measured training throughput, sent as a hint with lease requests.
+    var samplesPerSecond: Double?
+    /// Bytes downloaded for the lease in progress.
+    var leaseBytesDown = 0
+    /// The state last written to `status.json`.
+    var lastWrittenState: PeerStatus.State?
+    /// Decoded shards of recent leases (a peer often gets the same shards again).
+    var decodedShards: [String: ShardPayload] = [:]
+    /// Most decoded shards kept in memory.
+    static let keptDecodedShards = 4
+
+    init(
+        paths: PeerPaths, config: PeerRunConfig, client: CoordinatorClient, stop: StopFlag,
+        output: @escaping @Sendable (String) -> Void, logger: Logger
+    ) {
+        self.paths = paths
+        self.config = config
+        self.client = client
+        self.stop = stop
+        self.output = output
+        self.logger = logger
+        self.cache = ArtifactCache(paths: paths)
+        self.status = PeerStatus.read(from: paths.status) ?? PeerStatus()
+        self.backoff = Backoff(base: config.backoffBase, cap: config.backoffCap)
+        self.rng = SeededRNG(seed: config.seed ?? UInt64.random(in: 0...UInt64.max))
+    }
+
+    var stopping: Bool { stop.isSet || Task.isCancelled }
+
+    func setState(_ state: PeerStatus.State, reason: String? = nil, lease: Lease? = nil) {
+        var next = status
+        next.state = state
+        next.reason = reason
+        if let lease {
+            next.round = lease.round
+            next.leaseID = lease.leaseID
+        }
+        // Polling for work repeats the same state many times a second: write only what changed.
+        let changed = next != status || lastWrittenState != state
+        status = next
+        guard changed || state == .stopped else { return }
+        status.updatedAt = Date().timeIntervalSince1970
+        lastWrittenState = state
+        do { try status.write(to: paths.status, durable: false) } catch {
+            logger.warning("cannot write status file: \(error)")
+        }
+    }
+
+    /// Waits `seconds` or until shutdown.
+    func pause(_ seconds: Double) async {
+        guard !stopping, seconds > 0 else { return }
+        let ns = UInt64(min(seconds, 3600) * 1e9)
+        try? await cancelWhenGracefulShutdown { try await Task.sleep(nanoseconds: ns) }
+    }
+
+    func loop() async throws {
+        setState(.starting)
+        while !stopping {
+            if let max = config.maxLeases, finishedLeases >= max { return }
+            do {
+                if try await resendPending() { continue }
+                guard let lease = try await nextLease() else { return }
+                guard let work = try await train(lease) else { continue }
+                let pending = try encode(work, lease: lease)
+                try await upload(pending)
+            } catch let error as CoordinatorClientError {
+                try await handle(error)
+            } catch {
+                // Inputs that do not fit (corrupt shard or model, wrong schema, disk full): report, wait, and ask
+                // for work again; the coordinator reissues the lease if this peer cannot finish it.
+                let text = "\(error)"
+                logger.debug("\(text)")
+                output("error: \(text)")
+                let delay = backoff.next(random: Double(rng.nextUniform()))
+                setState(.backingOff, reason: text)
+                await pause(delay)
+            }
+        }
+    }
+
+    /// Fatal errors end the daemon; the rest back off.
+    func handle(_ error: CoordinatorClientError) async throws {
+        switch error.apiCode {
+        case .unauthorized?, .revoked?:
+            throw PeerError("the coordinator refused this peer's credential (\(error)); join again with a new invite")
+        default:
+            break
+        }
+        let delay = error.retryable ? backoff.next(random: Double(rng.nextUniform())) : 1
+        let text = "\(error.retryable ? "coordinator unreachable" : "request refused"): \(error)"
+        logger.debug("\(text); retrying in \(String(format: "%.1f", delay)) s")
+        output("\(text) — retrying in \(String(format: "%.1f", delay)) s")
+        setState(.backingOff, reason: error.description)
+        await pause(delay)
+    }
+
+    /// Asks for work until a lease arrives; nil when the campaign is over and the daemon should exit.
+    func nextLease() async throws -> Lease? {
+        while !stopping {
+            if status.state != .waiting { setState(.leasing) }
+            let response = try await client.lease(LeaseRequest(threads: config.threads, samplesPerSecond: samplesPerSecond))
+            backoff.reset()
+            if let lease = response.lease { return lease }
+            let reason = response.reason ?? "no work"
+            if reason == LeaseWaitReason.campaignFinished.rawValue && config.exitWhenFinished {
+                output("campaign finished: no more work")
+                return nil
+            }
+            setState(.waiting, reason: reason)
+            await pause(min(max(response.retryAfter ?? 2, 0.05), config.maxWait))
+        }
+        return nil
+    }
+
+    // MARK: fetch and train
+
+    func fetch(_ kind: ArtifactCache.Kind, _ digest: String) async throws -> Data {
+        if let cached = cache.get(kind, digest) { return cached }
+        guard ArtifactCache.isDigest(digest) else { throw PeerError("the lease names \(kind.rawValue) '\(digest)', not a SHA-256 digest") }
+        let data = kind == .model ? try await client.model(version: digest) : try await client.shard(id: digest)
+        leaseBytesDown += data.count
+        status.lifetime.bytesDown += data.count
+        try cache.put(kind, digest, data)
+        return data
+    }
+
+    func train(_ lease: Lease) async throws -> LeaseWork? {
+        leaseBytesDown = 0
+        status.lifetime.leases += 1
+        setState(.downloading, lease: lease)
+        let modelBytes = try await fetch(.model, lease.modelVersion)
+        let checkpoint = try Checkpoint.decode(modelBytes, path: "model \(lease.modelVersion.prefix(12))")
+        var shards: [ShardPayload] = []
+        for id in lease.shardIDs {
+            if let known = decodedShards[id] {
+                shards.append(known)
+                continue
+            }
+            let data = try await fetch(.shard, id)
+            let payload = try ShardFile.decode(data, name: "shard \(id.prefix(12))", expectedID: id)
+            if decodedShards.count >= Self.keptDecodedShards { decodedShards.removeAll() }
+            decodedShards[id] = payload
+            shards.append(payload)
+        }
+        setState(.training, lease: lease)
+        let stop = self.stop
+        let payloads = shards
+        let work = try await Self.onThread {
+            try LeaseTrainer.train(lease: lease, checkpoint: checkpoint, shards: payloads, shouldStop: { stop.isSet })
+        }
+        if let work { samplesPerSecond = work.run.samplesPerSecond }
+        else { output("round \(lease.round): stopped mid-lease; lease \(lease.leaseID.prefix(8)) abandoned") }
+        return work
+    }
+
+    /// Runs CPU-bound work on its own thread so the async pool keeps serving signals and I/O.
+    static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(with: Result { try body() })
+            }
+            thread.stackSize = 16 << 20
+            thread.start()
+        }
+    }
+
+    // MARK: encode and upload
+
+    /// Encodes Δ with error feedback and writes `pending.bin` (the crash-safe hand-off to upload).
+    func encode(_ work: LeaseWork, lease: Lease) throws -> PendingUpdate {
+        var feedback = ErrorFeedback(count: work.delta.count)
+        do {
+            if let saved = try ResidualFile.read(from: paths.residual), saved.schemaHash == work.schemaHash,
+               saved.residual.count == work.delta.count {
+                feedback.residual = saved.residual
+            }
+        } catch {
+            logger.warning("\(error); starting from a zero residual")
+        }
+        guard let base = Self.bytes(hex: lease.modelVersion), base.count == 32 else {
+            throw PeerError("model version '\(lease.modelVersion)' is not a SHA-256 hex digest")
+        }
+        let codec = try CodecSpec(parsing: lease.codec)
+        let header = EnvelopeHeader(
+            schemaHash: work.schemaHash, round: lease.round, baseModel: base, codec: codec,
+            elementCount: work.delta.count)
+        let envelope = try feedback.encode(work.delta, header: header, level: Int32(clamping: lease.codecLevel))
+        let info = PendingUpdate.Info(
+            leaseID: lease.leaseID, round: lease.round, modelVersion: lease.modelVersion, schemaHash: work.schemaHash,
+            samples: lease.samples, loss: work.run.meanLoss, trainSeconds: work.run.seconds,
+            deadline: lease.deadline, finishedAt: Date().timeIntervalSince1970)
+        let pending = PendingUpdate(info: info, envelope: envelope, residualAfter: feedback.residual)
+        try pending.write(to: paths.pending)
+        return pending
+    }
+
+    /// Re-sends an update left by a previous run; true if there was one.
+    func resendPending() async throws -> Bool {
+        let pending: PendingUpdate?
+        do {
+            pending = try PendingUpdate.read(from: paths.pending)
+        } catch {
+            logger.warning("\(error)")
+            AtomicFileWriter.remove(paths.pending)
+            return false
+        }
+        guard let pending else { return false }
+        leaseBytesDown = 0
+        try await upload(pending)
+        return true
+    }
+
+    func upload(_ pending: PendingUpdate) async throws {
+        let info = pending.info
+        setState(.uploading)
+        status.round = info.round
+        status.leaseID = info.leaseID
+        let sent = pending.envelope.count
+        let speed = info.trainSeconds > 0 ? Double(info.samples) / info.trainSeconds : 0
+        let head = "round \(info.round) · lease \(info.leaseID.prefix(8)) · loss "
+            + String(format: "%.4f · %.0f samples/s · ", Double(info.loss), speed)
+            + "\(ByteCount.format(sent)) up, \(ByteCount.format(leaseBytesDown)) down · "
+        do {
+            let receipt = try await client.putUpdate(leaseID: info.leaseID, envelope: pending.envelope, trainLoss: info.loss)
+            backoff.reset()
+            status.lifetime.bytesUp += sent
+            try ResidualFile(schemaHash: info.schemaHash, afterLease: info.leaseID, residual: pending.residualAfter)
+                .write(to: paths.residual)
+            do { try ReceiptLog.append(receipt, to: paths.receipts) } catch { logger.warning("\(error)") }
+            AtomicFileWriter.remove(paths.pending)
+            status.lifetime.accepted += 1
+            status.lifetime.samples += receipt.samples
+            status.lifetime.credit += receipt.credit
+            status.lifetime.trainSeconds += info.trainSeconds
+            status.record(PeerStatus.ReceiptSummary(
+                receiptID: receipt.receiptID, leaseID: receipt.leaseID, round: receipt.round, samples: receipt.samples,
+                credit: receipt.credit, acceptedAt: receipt.acceptedAt))
+            finishedLeases += 1
+            setState(.leasing)
+            output(head + String(format: "accepted (%.2f GFLOP credit)", receipt.credit))
+        } catch let error as CoordinatorClientError where !error.retryable && error.apiCode != .unauthorized
+            && error.apiCode != .revoked
+        {
+            // Definitive: the coordinator will not take these bytes. Keep the previous residual.
+            status.lifetime.bytesUp += sent
+            AtomicFileWriter.remove(paths.pending)
+            status.lifetime.rejected += 1
+            status.lastRejection = PeerStatus.Rejection(
+                code: error.code, message: error.message, round: info.round, at: Date().timeIntervalSince1970)
+            finishedLeases += 1
+            setState(.leasing, reason: "last update rejected: \(error.code)")
+            output(head + "rejected: \(error.code) — \(error.message)")
+        }
+    }
+
+    static func bytes(hex: String) -> [UInt8]? {
+        let u = Array(hex.utf8)
+        guard u.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(u.count / 2)
+        func nib(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: return c - 48
+            case 97...102: return c - 87
+            case 65...70: return c - 55
+            default: return nil
+            }
+        }
+        var i = 0
+        while i < u.count {
+            guard let h = nib(u[i]), let l = nib(u[i + 1]) else { return nil }
+            out.append(h << 4 | l)
+            i += 2
+        }
+        return out
+    }
+}

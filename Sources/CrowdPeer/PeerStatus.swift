@@ -1,0 +1,111 @@
+import CrowdEngine
+import Foundation
+
+/// The daemon's local status file `P/status.json`: what it is doing now and what it has contributed.
+///
+/// Written atomically on every state change, so `cat P/status.json` (and later `crowdtrain peer status`)
+/// always sees a complete document. Keys (JSON, camelCase):
+///
+/// | key | type | meaning |
+/// |---|---|---|
+/// | `state` | string | `starting`, `leasing`, `downloading`, `training`, `uploading`, `waiting`, `backingOff`, `stopped` |
+/// | `reason` | string? | why the daemon waits or backs off (coordinator message or network error) |
+/// | `round`, `leaseID` | number?, string? | the lease being worked on |
+/// | `updatedAt` | number | Unix seconds of this write |
+/// | `lifetime` | object | totals over all runs: leases, accepted, rejected, samples, credit (GFLOP), bytesUp, bytesDown, trainSeconds |
+/// | `lastReceipts` | [object] | the last receipts (newest last) |
+/// | `lastRejection` | object? | code, message, round, at |
+public struct PeerStatus: Codable, Sendable, Equatable {
+    /// What the daemon is doing.
+    public enum State: String, Codable, Sendable {
+        case starting, leasing, downloading, training, uploading, waiting, backingOff, stopped
+    }
+
+    /// Lifetime totals of this peer directory.
+    public struct Lifetime: Codable, Sendable, Equatable {
+        public var leases = 0
+        public var accepted = 0
+        public var rejected = 0
+        public var samples = 0
+        /// GFLOP credited by the coordinator.
+        public var credit = 0.0
+        public var bytesUp = 0
+        public var bytesDown = 0
+        /// Seconds of local training of the accepted updates.
+        public var trainSeconds = 0.0
+        public init() {}
+    }
+
+    /// A coordinator receipt as the peer keeps it.
+    public struct ReceiptSummary: Codable, Sendable, Equatable {
+        public var receiptID: String
+        public var leaseID: String
+        public var round: UInt64
+        public var samples: Int
+        public var credit: Double
+        public var acceptedAt: Double
+        public init(receiptID: String, leaseID: String, round: UInt64, samples: Int, credit: Double, acceptedAt: Double) {
+            self.receiptID = receiptID; self.leaseID = leaseID; self.round = round
+            self.samples = samples; self.credit = credit; self.acceptedAt = acceptedAt
+        }
+    }
+
+    /// The last update the coordinator refused.
+    public struct Rejection: Codable, Sendable, Equatable {
+        public var code: String
+        public var message: String
+        public var round: UInt64?
+        public var at: Double
+        public init(code: String, message: String, round: UInt64?, at: Double) {
+            self.code = code; self.message = message; self.round = round; self.at = at
+        }
+    }
+
+    public var state: State = .starting
+    public var reason: String?
+    public var round: UInt64?
+    public var leaseID: String?
+    public var updatedAt: Double = 0
+    public var lifetime = Lifetime()
+    public var lastReceipts: [ReceiptSummary] = []
+    public var lastRejection: Rejection?
+
+    /// How many receipts `lastReceipts` keeps.
+    public static let keptReceipts = 10
+
+    public init() {}
+
+    /// Appends a receipt, keeping the newest `keptReceipts`.
+    public mutating func record(_ receipt: ReceiptSummary) {
+        lastReceipts.append(receipt)
+        if lastReceipts.count > Self.keptReceipts { lastReceipts.removeFirst(lastReceipts.count - Self.keptReceipts) }
+    }
+
+    /// Writes the status atomically (temp file + rename: readers never see a torn file).
+    /// - Parameter durable: also fsync file and directory. The daemon writes its status often and treats it
+    ///   as advisory (a lost update after a power cut only affects the local display), so it passes false.
+    public func write(to path: String, durable: Bool = true) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try enc.encode(self)
+        if durable {
+            try AtomicFile.write(data, to: path, mode: 0o644)
+            return
+        }
+        let tmp = path + ".tmp-\(getpid())"
+        guard FileManager.default.createFile(atPath: tmp, contents: data, attributes: [.posixPermissions: 0o644]) else {
+            throw PeerError("cannot write \(tmp): check that the peer directory exists and is writable")
+        }
+        guard rename(tmp, path) == 0 else {
+            unlink(tmp)
+            throw PeerError("cannot rename \(tmp) to \(path) (errno \(errno))")
+        }
+    }
+
+    /// Reads a status file; `nil` if there is none yet or it cannot be parsed (the daemon then starts fresh
+    /// totals, which only affects the local display: credit is kept by the coordinator).
+    public static func read(from path: String) -> PeerStatus? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return try? JSONDecoder().decode(PeerStatus.self, from: data)
+    }
+}

@@ -1,0 +1,78 @@
+import CrowdEngine
+import Foundation
+
+/// Framing of the peer's binary state files: magic, version, length-prefixed sections, checksum.
+///
+/// | bytes | field |
+/// |---|---|
+/// | 8 | magic (per file kind) |
+/// | 4 | version (1) |
+/// | 4 | section count S |
+/// | S × (8 + n) | section: length n (UInt64 LE), n bytes |
+/// | 8 | FNV-1a 64 of every preceding byte |
+///
+/// Files are replaced atomically, and the checksum catches a torn or bit-flipped file from a disk
+/// that lied about fsync: such a file is reported, never half-loaded.
+enum StateFile {
+    static let version: UInt32 = 1
+
+    static func encode(magic: String, sections: [Data]) -> Data {
+        var out = Data()
+        out.append(contentsOf: Array(magic.utf8))
+        out.appendLE(version)
+        out.appendLE(UInt32(sections.count))
+        for s in sections {
+            out.appendLE(UInt64(s.count))
+            out.append(s)
+        }
+        let sum = out.withUnsafeBytes { FNV1a64.hash($0) }
+        out.appendLE(sum)
+        return out
+    }
+
+    static func decode(_ data: Data, magic: String, path: String) throws -> [Data] {
+        func fail(_ why: String) -> PeerError {
+            PeerError("\(path): \(why); the peer discards this file and starts that part afresh")
+        }
+        let data = Data(data)  // rebase to index 0
+        guard data.count >= 8 + 4 + 4 + 8 else { throw fail("truncated") }
+        let stored = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: data.count - 8, as: UInt64.self)) }
+        let sum = data.withUnsafeBytes { FNV1a64.hash(UnsafeRawBufferPointer(rebasing: $0[0..<(data.count - 8)])) }
+        guard stored == sum else { throw fail("checksum mismatch (torn or corrupted)") }
+        var r = ByteReader(data.prefix(data.count - 8))
+        guard let m = r.bytes(8), m == Array(magic.utf8) else { throw fail("wrong file kind (bad magic)") }
+        guard let v: UInt32 = r.le(), v == version else { throw fail("unsupported version") }
+        guard let n: UInt32 = r.le() else { throw fail("truncated") }
+        var sections: [Data] = []
+        for _ in 0..<n {
+            guard let len: UInt64 = r.le(), len <= UInt64(r.remaining), let bytes = r.bytes(Int(len)) else {
+                throw fail("truncated section")
+            }
+            sections.append(Data(bytes))
+        }
+        guard r.remaining == 0 else { throw fail("trailing bytes") }
+        return sections
+    }
+
+    static func floats(_ values: [Float]) -> Data {
+        values.withUnsafeBytes { Data($0) }
+    }
+
+    static func floats(from data: Data) -> [Float]? {
+        guard data.count % 4 == 0 else { return nil }
+        var out = [Float](repeating: 0, count: data.count / 4)
+        out.withUnsafeMutableBytes { dst in data.withUnsafeBytes { dst.copyMemory(from: $0) } }
+        return out
+    }
+
+    static func uint64(_ v: UInt64) -> Data {
+        var d = Data()
+        d.appendLE(v)
+        return d
+    }
+
+    static func uint64(from data: Data) -> UInt64? {
+        var r = ByteReader(data)
+        return r.le()
+    }
+}

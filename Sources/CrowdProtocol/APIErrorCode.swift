@@ -1,0 +1,40 @@
+/// Stable error codes of the API. Raw values are part of the wire contract: never rename.
+public enum APIErrorCode: String, Codable, Sendable, CaseIterable {
+    /// Missing or unknown bearer credential (401).
+    case unauthorized
+    /// The invite token is not one this coordinator issued, or was revoked (403).
+    case invalidInvite = "invalid_invite"
+    /// The invite was already redeemed (409).
+    case inviteUsed = "invite_used"
+    /// The peer's credential was revoked (403).
+    case revoked
+    /// The lease id is unknown, or belongs to another peer (404).
+    case noSuchLease = "no_such_lease"
+    /// The lease expired or its round is closed: the update is stale (409).
+    case leaseExpired = "lease_expired"
+    /// The envelope's round differs from the lease's round (422).
+    case wrongRound = "wrong_round"
+    /// The envelope was computed from another base model (422).
+    case wrongBaseModel = "wrong_base_model"
+    /// The envelope's parameter schema hash differs from the model's (422).
+    case schemaMismatch = "schema_mismatch"
+    /// The envelope's element count differs from the model's parameter count (422).
+    case elementCountMismatch = "element_count_mismatch"
+    /// The envelope could not be decoded (the CrowdCodec error code is in the message) (422).
+    case corruptUpdate = "corrupt_update"
+    /// The decoded update contains NaN or infinity (422).
+    case nonFiniteValues = "non_finite_values"
+    /// The request body exceeds the route's limit (413).
+    case bodyTooLarge = "body_too_large"
+    /// Unknown path, model version or shard (404).
+    case notFound = "not_found"
+    /// Malformed request (400).
+    case badRequest = "bad_request"
+    /// The lease was already used for a different, accepted upload (409). An identical retry gets 200 and the
+    /// original receipt instead.
+    case duplicate
+    /// The server failed; retry later (500).
+    case internalError = "internal_error"
+    /// The coordinator is shutting down or not ready (503).
+    case unavailable
+}

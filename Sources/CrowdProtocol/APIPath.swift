@@ -1,0 +1,17 @@
+/// The API's paths, shared by coordinator routes and clients.
+public enum APIPath {
+    public static let health = "/healthz"
+    public static let join = "/v1/join"
+    public static let lease = "/v1/lease"
+    public static let status = "/v1/status"
+    public static let stats = "/v1/stats"
+
+    /// `GET`: checkpoint bytes whose SHA-256 hex is `version`.
+    public static func model(_ version: String) -> String { "/v1/models/\(version)" }
+    /// `GET`: shard bytes whose SHA-256 hex is `id`.
+    public static func shard(_ id: String) -> String { "/v1/shards/\(id)" }
+    /// `PUT`: the update envelope for lease `leaseID`.
+    public static func update(_ leaseID: String) -> String { "/v1/updates/\(leaseID)" }
+    /// `GET`: contributors table, at most `top` rows.
+    public static func stats(top: Int) -> String { "/v1/stats?top=\(top)" }
+}

@@ -1,0 +1,27 @@
+/// Proof that an update was accepted and credited; returned by `PUT /v1/updates/{leaseID}`.
+///
+/// A retry of an accepted upload returns the same receipt (same `receiptID`); a lease is
+/// credited at most once.
+public struct Receipt: Codable, Sendable, Equatable {
+    /// Receipt identity (UUID string).
+    public var receiptID: String
+    /// The lease the update was for.
+    public var leaseID: String
+    /// Round the update was folded into.
+    public var round: UInt64
+    /// Samples credited (coordinator-assigned, never peer-claimed).
+    public var samples: Int
+    /// Credit in GFLOP: samples × the model's forward+backward FLOPs per sample / 1e9.
+    public var credit: Double
+    /// Acceptance time, Unix seconds.
+    public var acceptedAt: Double
+
+    public init(receiptID: String, leaseID: String, round: UInt64, samples: Int, credit: Double, acceptedAt: Double) {
+        self.receiptID = receiptID
+        self.leaseID = leaseID
+        self.round = round
+        self.samples = samples
+        self.credit = credit
+        self.acceptedAt = acceptedAt
+    }
+}

@@ -1,0 +1,100 @@
+import CrowdCodec
+import CrowdData
+import CrowdEngine
+import CrowdProtocol
+import Foundation
+import Logging
+import Synchronization
+
+@testable import CrowdCoordinator
+
+/// A clock tests move by hand.
+final class ManualClock: CoordinatorClock {
+    private let time = Mutex<Double>(1_000_000)
+    func now() -> Double { time.withLock { $0 } }
+    func advance(_ seconds: Double) { time.withLock { $0 += seconds } }
+}
+
+/// A tiny campaign in a temporary directory: synthetic 28×28 images whose class is a bright
+/// horizontal band, an MLP 784-8-10, 2 local steps of 8 images per lease.
+struct TestCampaign {
+    let directory: String
+    let clock: ManualClock
+    let config: CampaignConfig
+
+    static func syntheticImages(count: Int, seed: UInt64) -> ImageDataset {
+        var pixels = [UInt8](repeating: 0, count: count * 784)
+        var labels = [UInt8](repeating: 0, count: count)
+        var s = seed
+        for i in 0..<count {
+            s = SeedMixer.mix(s, UInt64(i))
+            let label = Int(s % 10)
+            labels[i] = UInt8(label)
+            for col in 0..<28 {
+                for row in (label * 2 + 4)..<(label * 2 + 6) { pixels[i * 784 + row * 28 + col] = 200 }
+                pixels[i * 784 + Int((s >> 8) % 28) * 28 + col] &+= 40
+            }
+        }
+        return ImageDataset(count: count, rows: 28, cols: 28, pixels: pixels, labels: labels)
+    }
+
+    /// Creates the campaign; `configure` edits the defaults first.
+    static func make(_ configure: (inout CampaignConfig) -> Void = { _ in }) throws -> TestCampaign {
+        let dir = NSTemporaryDirectory() + "crowdtrain-coord-\(UUID().uuidString)"
+        var config = CampaignConfig(workload: .fmnistMLP, name: "test campaign")
+        config.port = 0
+        config.peersPerRound = 2
+        config.minUpdates = 1
+        config.localSteps = 2
+        config.batch = 8
+        config.evalSamples = 100
+        config.goalSamples = 1_000_000
+        config.roundDeadlineSeconds = 100
+        config.leaseSeconds = 50
+        config.codec = "fp32"
+        configure(&config)
+        let clock = ManualClock()
+        _ = try CampaignInitializer.create(
+            directory: dir, config: config,
+            data: .images(
+                train: syntheticImages(count: 240, seed: 1), evaluation: syntheticImages(count: 100, seed: 2)),
+            modelConfigJSON: try JSONEncoder().encode(MLPConfig(hidden: [8])), shardSize: 60, now: clock.now())
+        return TestCampaign(directory: dir, clock: clock, config: config)
+    }
+
+    /// Tests log warnings and errors only.
+    static let logger: Logger = {
+        var l = Logger(label: "crowdtrain.coordinator.test")
+        l.logLevel = .warning
+        return l
+    }()
+
+    func open() throws -> Coordinator { try Coordinator.open(directory: directory, clock: clock, logger: Self.logger) }
+
+    func app() throws -> CoordinatorApp {
+        try CoordinatorApp.build(
+            directory: directory, port: 0, clock: clock, logger: Self.logger, tickInterval: .seconds(3600))
+    }
+
+    func invite(_ n: Int = 1) throws -> [String] {
+        try CampaignInitializer.invite(directory: directory, count: n, note: "test", now: clock.now())
+    }
+
+    /// Raw SQL count on the campaign database (read-only check that nothing was recorded).
+    func count(_ table: String) throws -> Int {
+        try SQLiteStore(path: CampaignPaths(directory: directory).database).count(table)
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: directory) }
+}
+
+/// Encodes an update envelope for `lease` from the base checkpoint bytes `base`.
+func envelope(
+    _ values: [Float], lease: Lease, base: Data, codec: CodecSpec = .fp32, round: UInt64? = nil,
+    schemaHash: UInt64? = nil, baseModel: [UInt8]? = nil
+) throws -> Data {
+    let header = EnvelopeHeader(
+        schemaHash: schemaHash ?? lease.schemaHash, round: round ?? lease.round,
+        baseModel: baseModel ?? Secrets.sha256(base), codec: codec, elementCount: values.count)
+    return try UpdateEnvelope.encode(values, header: header)
+}

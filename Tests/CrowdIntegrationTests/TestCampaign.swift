@@ -1,0 +1,107 @@
+import CrowdCoordinator
+import CrowdData
+import CrowdEngine
+import CrowdPeer
+import CrowdTraining
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// A tiny real campaign for the integration tests: 4×4 two-class images, an MLP 16-8-2, a coordinator
+/// on 127.0.0.1 (free port, its own CA, real TLS, real SQLite), and peers that are `PeerDaemon`s.
+struct TestCampaign {
+    let root: String
+    var coordinatorDir: String { root + "/coordinator" }
+    var caFile: String { coordinatorDir + "/ca.pem" }
+    func peerDir(_ i: Int) -> String { root + "/peer-\(i)" }
+
+    init(peersPerRound: Int = 2, rounds: Int = 3) throws {
+        root = NSTemporaryDirectory() + "crowdtrain-it-\(UInt64.random(in: 0...UInt64.max))"
+        var config = CampaignConfig(workload: .fmnistMLP, name: "integration")
+        config.port = 0
+        config.peersPerRound = peersPerRound
+        config.minUpdates = 1
+        config.maxRounds = rounds
+        config.goalSamples = 10_000_000
+        config.localSteps = 20
+        config.batch = 8
+        config.inner = InnerOptimizerConfig(kind: "sgd", lr: 0.1, momentum: 0.9)
+        config.outer = .fedAvg
+        config.roundDeadlineSeconds = 30
+        config.leaseSeconds = 30
+        config.evalSamples = 128
+        let model = try JSONEncoder().encode(MLPConfig(inputs: 16, hidden: [8], classes: 2))
+        _ = try CampaignInitializer.create(
+            directory: coordinatorDir, config: config,
+            data: .images(train: Self.images(count: 512, seed: 1), evaluation: Self.images(count: 128, seed: 2)),
+            modelConfigJSON: model, shardSize: 128)
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: root) }
+
+    /// Separable but noisy: class 1 is bright in the top half of a 4×4 image.
+    static func images(count: Int, seed: UInt64) -> ImageDataset {
+        var rng = SeededRNG(seed: seed)
+        var pixels: [UInt8] = []
+        var labels: [UInt8] = []
+        for _ in 0..<count {
+            let label = UInt8(rng.nextInt(below: 2))
+            for p in 0..<16 {
+                let bright = (p < 8) == (label == 1)
+                pixels.append(UInt8(bright ? 90 + rng.nextInt(below: 160) : rng.nextInt(below: 140)))
+            }
+            labels.append(label)
+        }
+        return ImageDataset(count: count, rows: 4, cols: 4, pixels: pixels, labels: labels)
+    }
+
+    func invites(_ n: Int) throws -> [String] {
+        try CampaignInitializer.invite(directory: coordinatorDir, count: n, note: "test")
+    }
+
+    var caPEM: [UInt8] { Array(FileManager.default.contents(atPath: caFile) ?? Data()) }
+}
+
+/// A coordinator served in-process over TLS; `stop()` shuts it down gracefully.
+final class RunningCoordinator: Sendable {
+    let app: CoordinatorApp
+    let group: ServiceGroup
+    let task: Task<Void, any Error>
+    let port: Int
+    var url: String { "https://127.0.0.1:\(port)" }
+
+    private init(app: CoordinatorApp, group: ServiceGroup, task: Task<Void, any Error>, port: Int) {
+        self.app = app; self.group = group; self.task = task; self.port = port
+    }
+
+    static func start(directory: String, port: Int = 0) async throws -> RunningCoordinator {
+        var logger = Logger(label: "it.coordinator")
+        logger.logLevel = .warning
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let app = try CoordinatorApp.build(
+            directory: directory, host: "127.0.0.1", port: port, logger: logger, tickInterval: .milliseconds(100),
+            onServerRunning: { port in continuation.yield(port) })
+        let group = ServiceGroup(services: [app.application], logger: logger)
+        let task = Task { try await group.run() }
+        var port = 0
+        for await p in ports {
+            port = p
+            break
+        }
+        return RunningCoordinator(app: app, group: group, task: task, port: port)
+    }
+
+    func stop() async {
+        await group.triggerGracefulShutdown()
+        _ = await task.result
+    }
+}
+
+/// Collects a daemon's progress lines.
+final class Lines: Sendable {
+    private let lines = Mutex<[String]>([])
+    func append(_ s: String) { lines.withLock { $0.append(s) } }
+    var all: [String] { lines.withLock { $0 } }
+}
+

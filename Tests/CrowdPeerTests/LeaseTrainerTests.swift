@@ -1,0 +1,104 @@
+import CrowdData
+import CrowdEngine
+import CrowdProtocol
+import CrowdTraining
+import Foundation
+import Testing
+
+@testable import CrowdPeer
+
+/// The peer's local work on a tiny MLP: Δ = θ_start − θ_end, seeded, stoppable.
+@Suite struct LeaseTrainerTests {
+    /// 64 synthetic 4×4 images of 2 classes: class 1 is bright in the top half.
+    static func images(count: Int = 64, seed: UInt64 = 1) -> ImageDataset {
+        var rng = SeededRNG(seed: seed)
+        var pixels: [UInt8] = []
+        var labels: [UInt8] = []
+        for i in 0..<count {
+            let label = UInt8(i % 2)
+            for p in 0..<16 {
+                let bright = (p < 8) == (label == 1)
+                pixels.append(UInt8(bright ? 150 + rng.nextInt(below: 100) : rng.nextInt(below: 60)))
+            }
+            labels.append(label)
+        }
+        return ImageDataset(count: count, rows: 4, cols: 4, pixels: pixels, labels: labels)
+    }
+
+    static func checkpoint() throws -> Checkpoint {
+        let model = MLP(config: MLPConfig(inputs: 16, hidden: [8], classes: 2), seed: 3)
+        return try Checkpoint(model: model)
+    }
+
+    static func lease(_ ckpt: Checkpoint, steps: Int = 12, seed: UInt64 = 9) -> Lease {
+        Lease(
+            leaseID: "lease-1", round: 1, modelVersion: String(repeating: "0", count: 64), schemaHash: ckpt.schemaHash,
+            workload: "fmnist-mlp", modelKind: "mlp", shardIDs: ["a"], steps: steps, batch: 8, block: nil,
+            inner: InnerOptimizerSettings(kind: "sgd", lr: 0.1, momentum: 0.9), codec: "int8", codecLevel: 1,
+            seed: seed, deadline: 0, samples: steps * 8)
+    }
+
+    @Test func deltaIsStartMinusEndAndReducesLoss() throws {
+        let ckpt = try Self.checkpoint()
+        let data = Self.images()
+        let lease = Self.lease(ckpt, steps: 40)
+        let work = try #require(try LeaseTrainer.train(lease: lease, checkpoint: ckpt, shards: [.images(data)]))
+        #expect(work.delta.count == ckpt.params.count)
+        #expect(work.delta.allSatisfy { $0.isFinite })
+        #expect(work.run.steps == 40 && work.run.samples == 320)
+        // Applying −Δ to θ_start reproduces the trained model; it must fit the data better than θ_start.
+        let before = try ModelFactory.make(kind: "mlp", configJSON: ckpt.configJSON, seed: 0)
+        try ckpt.load(into: before)
+        let after = try ModelFactory.make(kind: "mlp", configJSON: ckpt.configJSON, seed: 0)
+        try Checkpoint(
+            kind: ckpt.kind, schemaHash: ckpt.schemaHash, configJSON: ckpt.configJSON,
+            params: zip(ckpt.params, work.delta).map { $0 - $1 }
+        ).load(into: after)
+        let batches = BatchSampler.imageEvaluationBatches(data, batch: 64)
+        let lossBefore = Evaluator.evaluate(model: before, batches: batches).meanLoss
+        let lossAfter = Evaluator.evaluate(model: after, batches: batches).meanLoss
+        #expect(lossAfter < lossBefore * 0.8, "loss \(lossBefore) → \(lossAfter)")
+    }
+
+    @Test func sameLeaseSameDelta() throws {
+        let ckpt = try Self.checkpoint()
+        let shards: [ShardPayload] = [.images(Self.images())]
+        let a = try #require(try LeaseTrainer.train(lease: Self.lease(ckpt), checkpoint: ckpt, shards: shards))
+        let b = try #require(try LeaseTrainer.train(lease: Self.lease(ckpt), checkpoint: ckpt, shards: shards))
+        let c = try #require(try LeaseTrainer.train(lease: Self.lease(ckpt, seed: 10), checkpoint: ckpt, shards: shards))
+        #expect(a.delta == b.delta)
+        #expect(a.delta != c.delta)
+    }
+
+    @Test func stopsBetweenChunks() throws {
+        let ckpt = try Self.checkpoint()
+        var calls = 0
+        let work = try LeaseTrainer.train(
+            lease: Self.lease(ckpt, steps: 100), checkpoint: ckpt, shards: [.images(Self.images())],
+            shouldStop: {
+                calls += 1
+                return calls > 2
+            })
+        #expect(work == nil)
+        #expect(calls == 3)
+    }
+
+    @Test func refusesAModelOfAnotherSchema() throws {
+        let ckpt = try Self.checkpoint()
+        var lease = Self.lease(ckpt)
+        lease.schemaHash ^= 1
+        #expect(throws: PeerError.self) {
+            _ = try LeaseTrainer.train(lease: lease, checkpoint: ckpt, shards: [.images(Self.images())])
+        }
+    }
+
+    @Test func concatenatesShards() throws {
+        let a = Self.images(count: 10, seed: 1), b = Self.images(count: 6, seed: 2)
+        let c = try LeaseTrainer.concatenate([a, b])
+        #expect(c.count == 16 && c.labels.count == 16 && c.pixels == a.pixels + b.pixels)
+    }
+
+    @Test func refusesPlaintextCoordinatorURLs() throws {
+        #expect(throws: PeerError.self) { _ = try CoordinatorClient(baseURL: "http://127.0.0.1:8443", caPEM: []) }
+    }
+}

@@ -1,0 +1,123 @@
+import CrowdEngine
+import Foundation
+import Testing
+
+@testable import CrowdPeer
+
+/// Crash safety of the peer's files: atomic replacement, checksums, and idempotent recovery.
+@Suite struct StateFileTests {
+    let dir: String
+
+    init() throws {
+        dir = NSTemporaryDirectory() + "crowdpeer-state-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    func files() -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] }
+
+    @Test func statusRoundTripsAndLeavesNoTempFiles() throws {
+        var s = PeerStatus()
+        s.state = .backingOff
+        s.reason = "transport: connection refused"
+        s.round = 7
+        s.leaseID = "L"
+        s.lifetime.accepted = 3
+        s.lifetime.bytesUp = 123_456
+        s.lifetime.credit = 1.5
+        for i in 0..<15 {
+            s.record(.init(receiptID: "r\(i)", leaseID: "l\(i)", round: UInt64(i), samples: 64, credit: 0.1, acceptedAt: 1))
+        }
+        s.lastRejection = .init(code: "lease_expired", message: "too late", round: 6, at: 2)
+        let path = dir + "/status.json"
+        try s.write(to: path)
+        #expect(PeerStatus.read(from: path) == s)
+        #expect(s.lastReceipts.count == PeerStatus.keptReceipts)
+        #expect(s.lastReceipts.first?.receiptID == "r5" && s.lastReceipts.last?.receiptID == "r14")
+        s.state = .training
+        try s.write(to: path, durable: false)
+        #expect(PeerStatus.read(from: path)?.state == .training)
+        #expect(files() == ["status.json"], "temp files left behind: \(files())")
+    }
+
+    @Test func residualRoundTripsAndRejectsCorruption() throws {
+        let r = ResidualFile(schemaHash: 0xDEAD_BEEF, afterLease: "lease-1", residual: [1.5, -2, 0, 3e-7])
+        let path = dir + "/residual.bin"
+        try r.write(to: path)
+        #expect(try ResidualFile.read(from: path) == r)
+
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[bytes.count / 2] ^= 0x10
+        #expect(throws: PeerError.self) { try ResidualFile.decode(bytes) }
+        let good = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect(throws: PeerError.self) { try ResidualFile.decode(good.prefix(good.count - 5)) }
+        #expect(try ResidualFile.read(from: dir + "/absent.bin") == nil)
+    }
+
+    @Test func pendingUpdateRoundTrips() throws {
+        let info = PendingUpdate.Info(
+            leaseID: "0B9C", round: 3, modelVersion: String(repeating: "ab", count: 32), schemaHash: 42, samples: 640,
+            loss: 0.75, trainSeconds: 0.2, deadline: 1e9, finishedAt: 1e9 - 10)
+        let p = PendingUpdate(info: info, envelope: Data([1, 2, 3, 4, 5]), residualAfter: [0.25, -0.5])
+        let path = dir + "/pending.bin"
+        try p.write(to: path)
+        #expect(try PendingUpdate.read(from: path) == p)
+        // A residual file is not a pending update (magic), even with a valid checksum.
+        try ResidualFile(schemaHash: 1, afterLease: "x", residual: []).write(to: dir + "/residual.bin")
+        #expect(throws: PeerError.self) { try PendingUpdate.read(from: dir + "/residual.bin") }
+    }
+
+    @Test func atomicReplaceKeepsTheOldFileWhenTheDirectoryIsGone() throws {
+        let path = dir + "/missing/status.json"
+        #expect(throws: (any Error).self) { try PeerStatus().write(to: path) }
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    @Test func credentialIsWrittenOwnerOnly() throws {
+        let c = PeerCredential(
+            coordinator: "https://127.0.0.1:8443", peerID: "p", secret: "ct_peer_x", name: "n", campaign: "c",
+            joinedAt: 1)
+        let path = dir + "/credential.json"
+        try c.write(to: path)
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        #expect(try PeerCredential.read(from: path) == c)
+        chmod(path, 0o644)
+        #expect(throws: PeerError.self) { try PeerCredential.read(from: path) }
+    }
+
+    @Test func cacheVerifiesContentHashes() throws {
+        let paths = PeerPaths(root: dir)
+        try paths.create()
+        let cache = ArtifactCache(paths: paths, keptModels: 2)
+        let data = Data("shard bytes".utf8)
+        let id = ArtifactCache.sha256Hex(data)
+        #expect(throws: PeerError.self) { try cache.put(.shard, id, Data("other bytes".utf8)) }
+        #expect(cache.get(.shard, id) == nil)
+        try cache.put(.shard, id, data)
+        #expect(cache.get(.shard, id) == data)
+        // A file corrupted on disk is detected, removed, and reported as a miss.
+        try Data("tampered".utf8).write(to: URL(fileURLWithPath: paths.shardCache + "/\(id).shard"))
+        #expect(cache.get(.shard, id) == nil)
+        #expect(!FileManager.default.fileExists(atPath: paths.shardCache + "/\(id).shard"))
+        #expect(cache.get(.shard, "../../etc/passwd") == nil)
+    }
+
+    @Test func cacheKeepsOnlyTheNewestModels() throws {
+        let paths = PeerPaths(root: dir)
+        try paths.create()
+        let cache = ArtifactCache(paths: paths, keptModels: 2)
+        var ids: [String] = []
+        for i in 0..<4 {
+            let d = Data("model \(i)".utf8)
+            let id = ArtifactCache.sha256Hex(d)
+            ids.append(id)
+            try cache.put(.model, id, d)
+            // Distinct modification times for the pruning order.
+            let t = Date(timeIntervalSince1970: 1_000_000 + Double(i))
+            try FileManager.default.setAttributes([.modificationDate: t], ofItemAtPath: paths.modelCache + "/\(id).ckpt")
+        }
+        let left = try FileManager.default.contentsOfDirectory(atPath: paths.modelCache).filter { $0.hasSuffix(".ckpt") }
+        #expect(left.count == 2)
+        #expect(cache.get(.model, ids[3]) != nil)
+    }
+}
