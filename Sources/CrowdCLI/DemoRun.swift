@@ -1,3 +1,4 @@
+import CrowdCoordinator
 import CrowdPeer
 import CrowdProtocol
 import CrowdTraining
@@ -20,8 +21,12 @@ struct DemoRun {
     /// Local steps H per lease: the demo's tuned defaults.
     var steps: Int { localSteps ?? (workload == .fmnistMLP ? 100 : 40) }
 
-    /// Samples per lease at the coordinator's default batch (64 images / 8 sequences of 128 bytes).
-    var samplesPerLease: Int { workload == .fmnistMLP ? steps * 64 : steps * 8 * 128 }
+    /// Samples per lease at the campaign's default batch (and block, for text), as the coordinator computes it.
+    var samplesPerLease: Int {
+        var config = CampaignConfig(workload: workload)
+        config.localSteps = steps
+        return config.samplesPerLease
+    }
 
     /// `coordinator init` flags for the demo campaign.
     func initArguments(port: Int) -> [String] {

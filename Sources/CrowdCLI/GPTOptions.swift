@@ -28,7 +28,8 @@ struct GPTOptions: ParsableArguments {
     @Option(help: "Context length in bytes.")
     var block: Int = 64
 
-    @Option(help: "Learning-rate schedule: const, or cosine (100 warm-up iterations, cosine decay to lr/10 at --iters).")
+    @Option(help: ArgumentHelp(
+        "Learning-rate schedule: const, or cosine (100 warm-up iterations, then cosine decay to lr/10 at --iters)."))
     var schedule: GPTSchedule = .const
 
     func validate() throws {

@@ -7,7 +7,9 @@ extension TextCorpus {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw TextCorpusError("cannot read text file \(path): check that it exists and is readable")
         }
-        guard data.count >= 2 else { throw TextCorpusError("text file \(path) holds \(data.count) bytes; need at least 2") }
+        guard data.count >= 2 else {
+            throw TextCorpusError("text file \(path) holds \(data.count) bytes; need at least 2")
+        }
         return TextCorpus(bytes: [UInt8](data))
     }
 

@@ -19,7 +19,10 @@ public enum CausalSelfAttention {
             let q = qkv + b * T * C3 + h * hs, k = q + C, v = q + 2 * C
             let a = att + pair * T * T
             // [T, hs] · [T, hs]ᵀ → [T, T], scaled
-            Gemm.gemm(.none, .transposed, m: T, n: T, k: hs, alpha: scale, a: q, lda: C3, b: k, ldb: C3, beta: 0, c: a, ldc: T)
+            Gemm.gemm(
+                .none, .transposed, m: T, n: T, k: hs, alpha: scale, a: q, lda: C3, b: k, ldb: C3, beta: 0, c: a,
+                ldc: T
+            )
             for i in 0..<T {
                 let row = a + i * T
                 let n = i + 1
@@ -30,7 +33,10 @@ public enum CausalSelfAttention {
                 if i + 1 < T { (row + i + 1).update(repeating: 0, count: T - i - 1) }
             }
             // [T, T] · [T, hs] → [T, hs] into y's head columns
-            Gemm.gemm(.none, .none, m: T, n: hs, k: T, a: a, lda: T, b: v, ldb: C3, beta: 0, c: y + b * T * C + h * hs, ldc: C)
+            Gemm.gemm(
+                .none, .none, m: T, n: hs, k: T, a: a, lda: T, b: v, ldb: C3, beta: 0, c: y + b * T * C + h * hs,
+                ldc: C
+            )
         }
     }
 

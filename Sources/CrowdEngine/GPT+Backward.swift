@@ -15,7 +15,10 @@ extension GPT {
             d[Int(targets[r])] -= invN
         }
         // LM head: dwte[V, C] += dlogitsᵀ · lnf; dlnf[N, C] = dlogits · wte
-        Gemm.gemm(.transposed, .none, m: V, n: C, k: N, a: dlogits, lda: V, b: a.lnf.base, ldb: C, beta: 1, c: g + wte, ldc: C)
+        Gemm.gemm(
+            .transposed, .none, m: V, n: C, k: N, a: dlogits, lda: V, b: a.lnf.base, ldb: C, beta: 1, c: g + wte,
+            ldc: C
+        )
         Gemm.gemm(.none, .none, m: N, n: C, k: V, a: dlogits, lda: V, b: p + wte, ldb: C, beta: 0, c: dtmp, ldc: C)
         dres.update(repeating: 0, count: N * C)
         LayerNorm.backward(
@@ -28,28 +31,49 @@ extension GPT {
             let qkv = a.qkv.base + l * N * 3 * C, y = a.y.base + l * N * C
             let fc = a.fc.base + l * N * 4 * C, ge = a.gelu.base + l * N * 4 * C
             // MLP: xout = x1 + gelu(ln2 · c_fcᵀ) · c_projᵀ; dres holds ∂loss/∂xout
-            Gemm.gemm(.transposed, .none, m: C, n: 4 * C, k: N, a: dres, lda: C, b: ge, ldb: 4 * C, beta: 1, c: g + o.proj, ldc: 4 * C)
-            Gemm.gemm(.none, .none, m: N, n: 4 * C, k: C, a: dres, lda: C, b: p + o.proj, ldb: 4 * C, beta: 0, c: dfc, ldc: 4 * C)
+            Gemm.gemm(
+                .transposed, .none, m: C, n: 4 * C, k: N, a: dres, lda: C, b: ge, ldb: 4 * C, beta: 1, c: g + o.proj,
+                ldc: 4 * C
+            )
+            Gemm.gemm(
+                .none, .none, m: N, n: 4 * C, k: C, a: dres, lda: C, b: p + o.proj, ldb: 4 * C, beta: 0, c: dfc,
+                ldc: 4 * C
+            )
             a.parallel(N) { rows, _ in
                 let o = rows.lowerBound * 4 * C
                 GELU.backward(dinp: dfc + o, dout: dfc + o, inp: fc + o, count: rows.count * 4 * C)
             }
-            Gemm.gemm(.transposed, .none, m: 4 * C, n: C, k: N, a: dfc, lda: 4 * C, b: ln2, ldb: C, beta: 1, c: g + o.fc, ldc: C)
-            Gemm.gemm(.none, .none, m: N, n: C, k: 4 * C, a: dfc, lda: 4 * C, b: p + o.fc, ldb: C, beta: 0, c: dtmp, ldc: C)
+            Gemm.gemm(
+                .transposed, .none, m: 4 * C, n: C, k: N, a: dfc, lda: 4 * C, b: ln2, ldb: C, beta: 1, c: g + o.fc,
+                ldc: C
+            )
+            Gemm.gemm(
+                .none, .none, m: N, n: C, k: 4 * C, a: dfc, lda: 4 * C, b: p + o.fc, ldb: C, beta: 0, c: dtmp, ldc: C
+            )
             LayerNorm.backward(
                 dinp: dres, dweight: g + o.ln2, dout: dtmp, inp: x1, weight: p + o.ln2,
                 mean: a.ln2Mean.base + l * N, rstd: a.ln2Rstd.base + l * N, rows: N, width: C)
             // Attention: x1 = xin + attn(ln1 · c_attnᵀ) · attn.c_projᵀ; dres now holds ∂loss/∂x1
-            Gemm.gemm(.transposed, .none, m: C, n: C, k: N, a: dres, lda: C, b: y, ldb: C, beta: 1, c: g + o.attnProj, ldc: C)
-            Gemm.gemm(.none, .none, m: N, n: C, k: C, a: dres, lda: C, b: p + o.attnProj, ldb: C, beta: 0, c: dtmp, ldc: C)
+            Gemm.gemm(
+                .transposed, .none, m: C, n: C, k: N, a: dres, lda: C, b: y, ldb: C, beta: 1, c: g + o.attnProj, ldc: C
+            )
+            Gemm.gemm(
+                .none, .none, m: N, n: C, k: C, a: dres, lda: C, b: p + o.attnProj, ldb: C, beta: 0, c: dtmp, ldc: C
+            )
             let att = a.att.base + l * B * H * T * T, scratch = a.scratch.base
             a.parallel(B * H) { pairs, worker in
                 CausalSelfAttention.backward(
                     dqkv: dqkv, scratch: scratch + worker * T * T, dy: dtmp, att: att, qkv: qkv,
                     batch: B, time: T, width: C, heads: H, pairs: pairs)
             }
-            Gemm.gemm(.transposed, .none, m: 3 * C, n: C, k: N, a: dqkv, lda: 3 * C, b: ln1, ldb: C, beta: 1, c: g + o.attn, ldc: C)
-            Gemm.gemm(.none, .none, m: N, n: C, k: 3 * C, a: dqkv, lda: 3 * C, b: p + o.attn, ldb: C, beta: 0, c: dtmp, ldc: C)
+            Gemm.gemm(
+                .transposed, .none, m: 3 * C, n: C, k: N, a: dqkv, lda: 3 * C, b: ln1, ldb: C, beta: 1, c: g + o.attn,
+                ldc: C
+            )
+            Gemm.gemm(
+                .none, .none, m: N, n: C, k: 3 * C, a: dqkv, lda: 3 * C, b: p + o.attn, ldb: C, beta: 0, c: dtmp,
+                ldc: C
+            )
             LayerNorm.backward(
                 dinp: dres, dweight: g + o.ln1, dout: dtmp, inp: xin, weight: p + o.ln1,
                 mean: a.ln1Mean.base + l * N, rstd: a.ln1Rstd.base + l * N, rows: N, width: C)

@@ -18,7 +18,10 @@ extension GPT {
                 out: ln1, mean: a.ln1Mean.base + l * N, rstd: a.ln1Rstd.base + l * N, inp: xin, weight: p + o.ln1,
                 rows: N, width: C)
             // qkv[N, 3C] = ln1[N, C] · c_attnᵀ[C, 3C]
-            Gemm.gemm(.none, .transposed, m: N, n: 3 * C, k: C, a: ln1, lda: C, b: p + o.attn, ldb: C, beta: 0, c: qkv, ldc: 3 * C)
+            Gemm.gemm(
+                .none, .transposed, m: N, n: 3 * C, k: C, a: ln1, lda: C, b: p + o.attn, ldb: C, beta: 0, c: qkv,
+                ldc: 3 * C
+            )
             let att = a.att.base + l * B * H * T * T
             a.parallel(B * H) { pairs, _ in
                 CausalSelfAttention.forward(
@@ -26,30 +29,45 @@ extension GPT {
             }
             // x1[N, C] = xin + y[N, C] · attn.c_projᵀ[C, C]
             x1.update(from: xin, count: N * C)
-            Gemm.gemm(.none, .transposed, m: N, n: C, k: C, a: y, lda: C, b: p + o.attnProj, ldb: C, beta: 1, c: x1, ldc: C)
+            Gemm.gemm(
+                .none, .transposed, m: N, n: C, k: C, a: y, lda: C, b: p + o.attnProj, ldb: C, beta: 1, c: x1, ldc: C
+            )
             LayerNorm.forward(
                 out: ln2, mean: a.ln2Mean.base + l * N, rstd: a.ln2Rstd.base + l * N, inp: x1, weight: p + o.ln2,
                 rows: N, width: C)
             // fc[N, 4C] = ln2[N, C] · c_fcᵀ[C, 4C]; g = gelu(fc)
-            Gemm.gemm(.none, .transposed, m: N, n: 4 * C, k: C, a: ln2, lda: C, b: p + o.fc, ldb: C, beta: 0, c: fc, ldc: 4 * C)
+            Gemm.gemm(
+                .none, .transposed, m: N, n: 4 * C, k: C, a: ln2, lda: C, b: p + o.fc, ldb: C, beta: 0, c: fc,
+                ldc: 4 * C
+            )
             a.parallel(N) { rows, _ in
-                GELU.forward(out: g + rows.lowerBound * 4 * C, inp: fc + rows.lowerBound * 4 * C, count: rows.count * 4 * C)
+                GELU.forward(
+                    out: g + rows.lowerBound * 4 * C, inp: fc + rows.lowerBound * 4 * C, count: rows.count * 4 * C
+                )
             }
             // xout[N, C] = x1 + g[N, 4C] · c_projᵀ[4C, C]
             xout.update(from: x1, count: N * C)
-            Gemm.gemm(.none, .transposed, m: N, n: C, k: 4 * C, a: g, lda: 4 * C, b: p + o.proj, ldb: 4 * C, beta: 1, c: xout, ldc: C)
+            Gemm.gemm(
+                .none, .transposed, m: N, n: C, k: 4 * C, a: g, lda: 4 * C, b: p + o.proj, ldb: 4 * C, beta: 1,
+                c: xout, ldc: C
+            )
         }
         LayerNorm.forward(
             out: a.lnf.base, mean: a.lnfMean.base, rstd: a.lnfRstd.base, inp: a.resid.base + L * N * C,
             weight: p + lnf, rows: N, width: C)
         // logits[N, V] = lnf[N, C] · wteᵀ[C, V] (tied LM head)
-        Gemm.gemm(.none, .transposed, m: N, n: V, k: C, a: a.lnf.base, lda: C, b: p + wte, ldb: C, beta: 0, c: a.logits.base, ldc: V)
+        Gemm.gemm(
+            .none, .transposed, m: N, n: V, k: C, a: a.lnf.base, lda: C, b: p + wte, ldb: C, beta: 0, c: a.logits.base,
+            ldc: V
+        )
     }
 
     /// Softmax cross-entropy of `a.logits` against `targets` `[N]`: turns the logits into
     /// probabilities in place, stores per-token losses and returns their mean. Counts top-1 hits
     /// into `correct` when given.
-    func crossEntropy(_ a: GPTActivations, targets: UnsafePointer<Int32>, correct: UnsafeMutablePointer<Int>?) -> Float {
+    func crossEntropy(
+        _ a: GPTActivations, targets: UnsafePointer<Int32>, correct: UnsafeMutablePointer<Int>?
+    ) -> Float {
         let N = a.batch * a.time, V = config.vocab
         var total: Double = 0
         for r in 0..<N {

@@ -21,7 +21,9 @@ struct GPTLayerGradientTests {
         let r = GradientCheck.random(N * C, &rng)
         let out = FlatBuffer(count: N * C), mean = FlatBuffer(count: N), rstd = FlatBuffer(count: N)
         func loss() -> Double {
-            LayerNorm.forward(out: out.base, mean: mean.base, rstd: rstd.base, inp: x.base, weight: w.base, rows: N, width: C)
+            LayerNorm.forward(
+                out: out.base, mean: mean.base, rstd: rstd.base, inp: x.base, weight: w.base, rows: N, width: C
+            )
             return Self.project(out.base, r)
         }
         _ = loss()
@@ -37,8 +39,14 @@ struct GPTLayerGradientTests {
             dinp: dx.base, dweight: dw.base, dout: r, inp: x.base, weight: w.base, mean: mean.base, rstd: rstd.base,
             rows: N, width: C)
         // Smooth in x and w; eps 1e-2, tolerance 2e-3 abs + 1e-2 rel.
-        #expect(GradientCheck.worstRatio(x: x.base, count: x.count, analytic: dx.toArray().map { $0 - 0.5 }, eps: 1e-2, atol: 2e-3, rtol: 1e-2, loss: loss) <= 1)
-        #expect(GradientCheck.worstRatio(x: w.base, count: w.count, analytic: dw.toArray().map { $0 - 0.5 }, eps: 1e-2, atol: 2e-3, rtol: 1e-2, loss: loss) <= 1)
+        #expect(
+            GradientCheck.worstRatio(
+                x: x.base, count: x.count, analytic: dx.toArray().map { $0 - 0.5 },
+                eps: 1e-2, atol: 2e-3, rtol: 1e-2, loss: loss) <= 1)
+        #expect(
+            GradientCheck.worstRatio(
+                x: w.base, count: w.count, analytic: dw.toArray().map { $0 - 0.5 },
+                eps: 1e-2, atol: 2e-3, rtol: 1e-2, loss: loss) <= 1)
     }
 
     @Test func geluGradientsAndValues() {
@@ -61,7 +69,10 @@ struct GPTLayerGradientTests {
         let dx = FlatBuffer(count: n)
         GELU.backward(dinp: dx.base, dout: r, inp: x.base, count: n)
         // Smooth; eps 1e-3, tolerance 1e-3 abs + 1e-2 rel.
-        #expect(GradientCheck.worstRatio(x: x.base, count: n, analytic: dx.toArray(), eps: 1e-3, atol: 1e-3, rtol: 1e-2, loss: loss) <= 1)
+        #expect(
+            GradientCheck.worstRatio(
+                x: x.base, count: n, analytic: dx.toArray(),
+                eps: 1e-3, atol: 1e-3, rtol: 1e-2, loss: loss) <= 1)
     }
 
     @Test func fastMathMatchesLibm() {
@@ -85,17 +96,26 @@ struct GPTLayerGradientTests {
         let r = GradientCheck.random(B * T * C, &rng)
         let out = FlatBuffer(count: B * T * C)
         func loss() -> Double {
-            Embedding.forward(out: out.base, tokens: tokens, wte: wte.base, wpe: wpe.base, batch: B, time: T, width: C, vocab: V)
+            Embedding.forward(
+                out: out.base, tokens: tokens, wte: wte.base, wpe: wpe.base, batch: B, time: T, width: C, vocab: V
+            )
             return Self.project(out.base, r)
         }
         _ = loss()
         #expect(out.base[C + 2] == wte.base[4 * C + 2] + wpe.base[C + 2])
-        let dwte = FlatBuffer([Float](repeating: 1, count: V * C)), dwpe = FlatBuffer([Float](repeating: 1, count: T * C))
+        let dwte = FlatBuffer([Float](repeating: 1, count: V * C))
+        let dwpe = FlatBuffer([Float](repeating: 1, count: T * C))
         Embedding.backward(dwte: dwte.base, dwpe: dwpe.base, dout: r, tokens: tokens, batch: B, time: T, width: C)
         // Linear; tolerance 1e-3 abs + 1e-3 rel. Token 2 is unused: its gradient stays at the seed value.
         #expect((0..<C).allSatisfy { dwte.base[2 * C + $0] == 1 })
-        #expect(GradientCheck.worstRatio(x: wte.base, count: wte.count, analytic: dwte.toArray().map { $0 - 1 }, eps: 1e-2, atol: 1e-3, rtol: 1e-3, loss: loss) <= 1)
-        #expect(GradientCheck.worstRatio(x: wpe.base, count: wpe.count, analytic: dwpe.toArray().map { $0 - 1 }, eps: 1e-2, atol: 1e-3, rtol: 1e-3, loss: loss) <= 1)
+        #expect(
+            GradientCheck.worstRatio(
+                x: wte.base, count: wte.count, analytic: dwte.toArray().map { $0 - 1 },
+                eps: 1e-2, atol: 1e-3, rtol: 1e-3, loss: loss) <= 1)
+        #expect(
+            GradientCheck.worstRatio(
+                x: wpe.base, count: wpe.count, analytic: dwpe.toArray().map { $0 - 1 },
+                eps: 1e-2, atol: 1e-3, rtol: 1e-3, loss: loss) <= 1)
     }
 
     @Test func attentionGradientsAndCausality() {
@@ -105,7 +125,9 @@ struct GPTLayerGradientTests {
         let r = GradientCheck.random(B * T * C, &rng)
         let y = FlatBuffer(count: B * T * C), att = FlatBuffer(count: B * H * T * T)
         func loss() -> Double {
-            CausalSelfAttention.forward(y: y.base, att: att.base, qkv: qkv.base, batch: B, time: T, width: C, heads: H, pairs: 0..<(B * H))
+            CausalSelfAttention.forward(
+                y: y.base, att: att.base, qkv: qkv.base, batch: B, time: T, width: C, heads: H, pairs: 0..<(B * H)
+            )
             return Self.project(y.base, r)
         }
         _ = loss()
@@ -122,7 +144,10 @@ struct GPTLayerGradientTests {
             dqkv: dqkv.base, scratch: scratch.base, dy: r, att: att.base, qkv: qkv.base, batch: B, time: T, width: C,
             heads: H, pairs: 0..<(B * H))
         // Smooth; eps 1e-2, tolerance 2e-3 abs + 1e-2 rel.
-        #expect(GradientCheck.worstRatio(x: qkv.base, count: qkv.count, analytic: dqkv.toArray(), eps: 1e-2, atol: 2e-3, rtol: 1e-2, loss: loss) <= 1)
+        #expect(
+            GradientCheck.worstRatio(
+                x: qkv.base, count: qkv.count, analytic: dqkv.toArray(),
+                eps: 1e-2, atol: 2e-3, rtol: 1e-2, loss: loss) <= 1)
     }
 }
 
