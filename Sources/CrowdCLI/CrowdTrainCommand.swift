@@ -9,7 +9,7 @@ public struct CrowdTrainCommand: AsyncParsableCommand {
         subcommands: [
             DemoCommand.self, PeerCommand.self, StatusCommand.self, StatsCommand.self,
             TrainCommand.self,
-            SampleCommand.self,
+            SampleCommand.self, EvalCommand.self,
             BenchCommand.self,
             ShardsCommand.self,
             CoordinatorCommand.self,

@@ -5,5 +5,8 @@ struct PeerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "peer",
         abstract: "Volunteer daemon: join a campaign, then train for it.",
-        subcommands: [PeerJoinCommand.self, PeerRunCommand.self])
+        subcommands: [
+            PeerJoinCommand.self, PeerRunCommand.self, PeerStatusCommand.self, PeerPauseCommand.self,
+            PeerResumeCommand.self,
+        ])
 }

@@ -29,11 +29,32 @@ struct PeerRunCommand: AsyncParsableCommand {
     @Option(help: "Seed of the retry jitter (default: random).")
     var seed: UInt64?
 
+    @Option(help: ArgumentHelp(
+        "Work only after N minutes without keyboard/mouse input (systemd-logind idle hint via loginctl).",
+        discussion: "Without loginctl/logind the daemon says 'idle detection unavailable' and runs anyway."))
+    var idleOnlyMinutes: Int?
+
+    @Flag(help: "Work only on AC power (from /sys/class/power_supply; unknown counts as AC).")
+    var acOnly = false
+
+    @Option(help: "Allowed hours of the day in local time, start-end; 22-7 wraps midnight (default: all day).")
+    var hours: String?
+
+    @Option(help: "Daily data cap in bytes, up plus down (resets at local midnight; checked before each request).")
+    var dailyDataCap: Int?
+
     func validate() throws {
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256") }
         guard backoffCap >= 1 else { throw ValidationError("--backoff-cap must be at least 1 second") }
         guard maxWait > 0 else { throw ValidationError("--max-wait must be positive") }
         if let maxLeases, maxLeases < 1 { throw ValidationError("--max-leases must be at least 1") }
+        if let idleOnlyMinutes, idleOnlyMinutes < 1 { throw ValidationError("--idle-only-minutes must be at least 1") }
+        if let dailyDataCap, dailyDataCap < 1 {
+            throw ValidationError("--daily-data-cap must be a positive byte count")
+        }
+        if let hours {
+            do { _ = try HourWindow(parsing: hours) } catch { throw ValidationError("--hours: \(error)") }
+        }
     }
 
     func run() async throws {
@@ -42,7 +63,10 @@ struct PeerRunCommand: AsyncParsableCommand {
         let config = PeerRunConfig(
             threads: threads, backoffBase: 1, backoffCap: backoffCap, exitWhenFinished: exitWhenFinished,
             maxLeases: maxLeases, seed: seed, maxWait: maxWait)
-        let daemon = PeerDaemon(directory: dir, config: config, logger: logger)
+        let suspend = SuspendSettings(
+            idleOnlyMinutes: idleOnlyMinutes, acOnly: acOnly, hours: try hours.map { try HourWindow(parsing: $0) },
+            dailyDataCap: dailyDataCap)
+        let daemon = PeerDaemon(directory: dir, config: config, suspend: suspend, logger: logger)
         try await daemon.runUntilSignalled()
     }
 }

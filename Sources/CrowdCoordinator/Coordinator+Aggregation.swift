@@ -32,6 +32,9 @@ extension Coordinator {
 
         try checkpoint.load(into: model)
         let result = evaluation.evaluate(model)
+        let evaluated = Date()
+        metrics.aggregationSeconds.record(.seconds(aggregated.timeIntervalSince(started)))
+        metrics.evaluationSeconds.record(.seconds(evaluated.timeIntervalSince(aggregated)))
         let samples = try store.totals(now: clock.now(), onlineWindow: 0, rateWindow: 0).samplesTrained
         let finished = (config.maxRounds.map { round >= UInt64($0) } ?? false) || samples >= config.goalSamples
         let nextSeed = SeedMixer.roundSeed(campaign: config.seed, round: round + 1)

@@ -42,6 +42,8 @@ public actor Coordinator {
     var roundSeed: UInt64
     var shardCache: [String: Data] = [:]
     var lastTouch: [String: Double] = [:]
+    /// Prometheus metrics of this coordinator (`GET /metrics`).
+    public nonisolated let metrics = CoordinatorMetrics()
 
     init(
         paths: CampaignPaths, config: CampaignConfig, store: any CoordinatorRepository, clock: any CoordinatorClock,

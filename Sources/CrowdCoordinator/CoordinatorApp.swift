@@ -27,6 +27,7 @@ public struct CoordinatorApp: Sendable {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: LogRequestsMiddleware(.info))
         CoordinatorRoutes.register(on: router, coordinator: coordinator)
+        DashboardRoutes.register(on: router, coordinator: coordinator)
         let config = coordinator.config
         let tls = try tlsConfiguration(paths: coordinator.paths)
         let application = Application(

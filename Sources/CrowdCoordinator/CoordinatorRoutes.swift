@@ -6,7 +6,7 @@ import NIOCore
 
 /// The HTTP edge: authentication, body limits, JSON in/out. Logic lives in `Coordinator`.
 ///
-/// Public: `/healthz`, `/v1/status`, `/v1/stats`. Invite-authorized: `/v1/join`. Everything else
+/// Public: `/healthz`, `/v1/status`, `/v1/stats`, and (in `DashboardRoutes`) `/` and `/metrics`. Invite-authorized: `/v1/join`. Everything else
 /// needs `Authorization: Bearer <peer credential>`; identity never comes from a request body.
 public enum CoordinatorRoutes {
     /// Largest JSON request body.

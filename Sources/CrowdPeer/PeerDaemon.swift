@@ -13,9 +13,15 @@ import ServiceLifecycle
 /// coordinator reissues it after its deadline) or after the upload in flight, and writes
 /// `status.json` with state `stopped`. A finished update is written to `pending.bin` before it is
 /// sent, so a crash never loses it: the next start re-sends it under the same lease id.
+///
+/// Before each request and between two training chunks it checks `SuspendPolicy` (`pause.json`, idle-only,
+/// AC-only, hours, daily data cap; about twice a second while suspended): suspended, it makes no requests,
+/// holds a lease in progress in memory and shows the reasons in `status.json` (state `suspended`).
 public struct PeerDaemon: Service {
     public let paths: PeerPaths
     public let config: PeerRunConfig
+    /// When the daemon must not work (idle-only, AC-only, hours, daily data cap; `pause.json` always applies).
+    public let suspend: SuspendSettings
     let output: @Sendable (String) -> Void
     let logger: Logger
 
@@ -23,7 +29,8 @@ public struct PeerDaemon: Service {
     ///   - directory: the peer directory created by `peer join`.
     ///   - output: receives one human-readable progress line per lease (default: stdout).
     public init(
-        directory: String, config: PeerRunConfig = PeerRunConfig(), logger: Logger = Logger(label: "crowdtrain.peer"),
+        directory: String, config: PeerRunConfig = PeerRunConfig(), suspend: SuspendSettings = SuspendSettings(),
+        logger: Logger = Logger(label: "crowdtrain.peer"),
         output: @escaping @Sendable (String) -> Void = { line in
             print(line)
             fflush(nil)
@@ -31,6 +38,7 @@ public struct PeerDaemon: Service {
     ) {
         self.paths = PeerPaths(root: directory)
         self.config = config
+        self.suspend = suspend
         self.output = output
         self.logger = logger
     }
@@ -41,7 +49,9 @@ public struct PeerDaemon: Service {
         try paths.create()
         ComputeThreads.set(config.threads)
         let stop = StopFlag()
-        let session = PeerSession(paths: paths, config: config, client: client, stop: stop, output: output, logger: logger)
+        let monitor = SuspendMonitor(policy: SuspendPolicy(settings: suspend), pausePath: PauseFile.path(in: paths))
+        let session = PeerSession(
+            paths: paths, config: config, client: client, stop: stop, output: output, logger: logger, suspend: monitor)
         do {
             try await withGracefulShutdownHandler {
                 try await session.loop()

@@ -15,6 +15,8 @@ final class PeerSession {
     let output: @Sendable (String) -> Void
     let logger: Logger
     let cache: ArtifactCache
+    /// Suspend reasons (pause file, idle-only, AC-only, hours, daily data cap).
+    let suspend: SuspendMonitor
     var status: PeerStatus
     var backoff: Backoff
     var rng: SeededRNG
@@ -27,13 +29,18 @@ final class PeerSession {
     var lastWrittenState: PeerStatus.State?
     /// Decoded shards of recent leases (a peer often gets the same shards again).
     var decodedShards: [String: ShardPayload] = [:]
+    /// Suspend notes already logged (e.g. "idle detection unavailable").
+    var notesShown: Set<String> = []
     /// Most decoded shards kept in memory.
     static let keptDecodedShards = 4
 
     init(
         paths: PeerPaths, config: PeerRunConfig, client: CoordinatorClient, stop: StopFlag,
-        output: @escaping @Sendable (String) -> Void, logger: Logger
+        output: @escaping @Sendable (String) -> Void, logger: Logger,
+        suspend: SuspendMonitor? = nil
     ) {
+        self.suspend = suspend ?? SuspendMonitor(
+            policy: SuspendPolicy(settings: SuspendSettings()), pausePath: PauseFile.path(in: paths))
         self.paths = paths
         self.config = config
         self.client = client
@@ -78,6 +85,8 @@ final class PeerSession {
         setState(.starting)
         while !stopping {
             if let max = config.maxLeases, finishedLeases >= max { return }
+            await waitWhileSuspended()
+            if stopping { break }
             do {
                 if try await resendPending() { continue }
                 guard let lease = try await nextLease() else { return }
@@ -118,6 +127,8 @@ final class PeerSession {
     /// Asks for work until a lease arrives; nil when the campaign is over and the daemon should exit.
     func nextLease() async throws -> Lease? {
         while !stopping {
+            await waitWhileSuspended()
+            if stopping { return nil }
             if status.state != .waiting { setState(.leasing) }
             let response = try await client.lease(LeaseRequest(threads: config.threads, samplesPerSecond: samplesPerSecond))
             backoff.reset()
@@ -128,9 +139,84 @@ final class PeerSession {
                 return nil
             }
             setState(.waiting, reason: reason)
-            await pause(min(max(response.retryAfter ?? 2, 0.05), config.maxWait))
+            await pauseUnlessSuspended(min(max(response.retryAfter ?? 2, 0.05), config.maxWait))
         }
         return nil
+    }
+
+    // MARK: suspend
+
+    /// Returns once no suspend reason applies (or on shutdown); meanwhile makes no requests, does no work and
+    /// shows the reasons in `status.json`, re-evaluating about twice a second.
+    func waitWhileSuspended() async {
+        var announced: [SuspendReason] = []
+        while !stopping {
+            let d = suspend.evaluate()
+            for note in d.notes where !notesShown.contains(note) {
+                notesShown.insert(note)
+                logger.warning("\(note)")
+            }
+            guard d.isSuspended else {
+                if !announced.isEmpty { output("resumed") }
+                status.suspendReasons = nil
+                return
+            }
+            let text = SuspendMonitor.describe(d, now: suspend.probes.now())
+            if announced != d.reasons {
+                output("suspended: \(text)")
+                announced = d.reasons
+            }
+            status.suspendReasons = d.reasons.map(\.rawValue)
+            setState(.suspended, reason: text)
+            await pause(suspend.sleepSeconds(d))
+        }
+    }
+
+    /// Like `pause`, but wakes early when a suspend reason starts (so `peer status` shows it within a second).
+    func pauseUnlessSuspended(_ seconds: Double) async {
+        let end = suspend.probes.now() + seconds
+        while !stopping {
+            let left = end - suspend.probes.now()
+            if left <= 0 || suspend.evaluate().isSuspended { return }
+            await pause(min(left, SuspendMonitor.pollInterval))
+        }
+    }
+
+    /// The training thread's check between two chunks: true to stop (shutdown, or the lease expired while
+    /// suspended); while a reason that stops training applies it blocks, keeping the lease in memory.
+    static func holdWhileSuspended(
+        monitor: SuspendMonitor, stop: StopFlag, status: PeerStatus, path: String, deadline: Double,
+        output: @Sendable (String) -> Void
+    ) -> Bool {
+        var shown: [SuspendReason] = []
+        while !stop.isSet {
+            let d = shown.isEmpty ? monitor.evaluate(maxAge: SuspendMonitor.pollInterval / 2) : monitor.evaluate()
+            guard d.stopsTraining else {
+                if !shown.isEmpty {
+                    var s = status
+                    s.updatedAt = monitor.probes.now()
+                    try? s.write(to: path, durable: false)
+                    output("resumed the lease in progress")
+                }
+                return false
+            }
+            if monitor.probes.now() >= deadline {
+                output("the lease's deadline passed while suspended")
+                return true
+            }
+            if shown != d.reasons {
+                shown = d.reasons
+                var s = status
+                s.state = .suspended
+                s.reason = SuspendMonitor.describe(d, now: monitor.probes.now()) + " (lease held, training paused)"
+                s.suspendReasons = d.reasons.map(\.rawValue)
+                s.updatedAt = monitor.probes.now()
+                try? s.write(to: path, durable: false)
+                output("suspended mid-lease: \(s.reason ?? "")")
+            }
+            usleep(useconds_t(monitor.sleepSeconds(d) * 1e6))
+        }
+        return true
     }
 
     // MARK: fetch and train
@@ -140,6 +226,7 @@ final class PeerSession {
         guard ArtifactCache.isDigest(digest) else { throw PeerError("the lease names \(kind.rawValue) '\(digest)', not a SHA-256 digest") }
         let data = kind == .model ? try await client.model(version: digest) : try await client.shard(id: digest)
         leaseBytesDown += data.count
+        suspend.record(bytes: data.count)
         status.lifetime.bytesDown += data.count
         try cache.put(kind, digest, data)
         return data
@@ -166,8 +253,12 @@ final class PeerSession {
         setState(.training, lease: lease)
         let stop = self.stop
         let payloads = shards
+        let monitor = suspend, base = status, path = paths.status, output = self.output
         let work = try await Self.onThread {
-            try LeaseTrainer.train(lease: lease, checkpoint: checkpoint, shards: payloads, shouldStop: { stop.isSet })
+            try LeaseTrainer.train(lease: lease, checkpoint: checkpoint, shards: payloads, shouldStop: {
+                Self.holdWhileSuspended(
+                    monitor: monitor, stop: stop, status: base, path: path, deadline: lease.deadline, output: output)
+            })
         }
         if let work { samplesPerSecond = work.run.samplesPerSecond }
         else { output("round \(lease.round): stopped mid-lease; lease \(lease.leaseID.prefix(8)) abandoned") }
@@ -245,6 +336,7 @@ final class PeerSession {
             let receipt = try await client.putUpdate(leaseID: info.leaseID, envelope: pending.envelope, trainLoss: info.loss)
             backoff.reset()
             status.lifetime.bytesUp += sent
+            suspend.record(bytes: sent)
             try ResidualFile(schemaHash: info.schemaHash, afterLease: info.leaseID, residual: pending.residualAfter)
                 .write(to: paths.residual)
             do { try ReceiptLog.append(receipt, to: paths.receipts) } catch { logger.warning("\(error)") }
@@ -264,6 +356,7 @@ final class PeerSession {
         {
             // Definitive: the coordinator will not take these bytes. Keep the previous residual.
             status.lifetime.bytesUp += sent
+            suspend.record(bytes: sent)
             AtomicFileWriter.remove(paths.pending)
             status.lifetime.rejected += 1
             status.lastRejection = PeerStatus.Rejection(

@@ -8,8 +8,9 @@ import Foundation
 ///
 /// | key | type | meaning |
 /// |---|---|---|
-/// | `state` | string | `starting`, `leasing`, `downloading`, `training`, `uploading`, `waiting`, `backingOff`, `stopped` |
-/// | `reason` | string? | why the daemon waits or backs off (coordinator message or network error) |
+/// | `state` | string | `starting`, `leasing`, `downloading`, `training`, `uploading`, `waiting`, `backingOff`, `suspended`, `stopped` |
+/// | `reason` | string? | why the daemon waits, backs off or is suspended (coordinator message or network error) |
+/// | `suspendReasons` | [string]? | while `suspended`: `paused`, `userActive`, `onBattery`, `outsideHours`, `quotaReached` |
 /// | `round`, `leaseID` | number?, string? | the lease being worked on |
 /// | `updatedAt` | number | Unix seconds of this write |
 /// | `lifetime` | object | totals over all runs: leases, accepted, rejected, samples, credit (GFLOP), bytesUp, bytesDown, trainSeconds |
@@ -19,6 +20,8 @@ public struct PeerStatus: Codable, Sendable, Equatable {
     /// What the daemon is doing.
     public enum State: String, Codable, Sendable {
         case starting, leasing, downloading, training, uploading, waiting, backingOff, stopped
+        /// Not working: see `suspendReasons` (paused, user active, on battery, outside hours, quota reached).
+        case suspended
     }
 
     /// Lifetime totals of this peer directory.
@@ -63,6 +66,8 @@ public struct PeerStatus: Codable, Sendable, Equatable {
 
     public var state: State = .starting
     public var reason: String?
+    /// Raw values of `SuspendReason` while suspended (absent in files of older daemons).
+    public var suspendReasons: [String]?
     public var round: UInt64?
     public var leaseID: String?
     public var updatedAt: Double = 0

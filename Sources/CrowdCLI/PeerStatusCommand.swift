@@ -1,0 +1,82 @@
+import ArgumentParser
+import CrowdPeer
+import CrowdProtocol
+import Foundation
+
+/// `crowdtrain peer status`: what the local daemon is doing, from `P/status.json` and `P/receipts.jsonl`.
+struct PeerStatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show what the local peer daemon is doing, its lifetime contribution, last receipts and rejection.",
+        discussion: "Reads only local files of the peer directory; nothing is sent over the network.")
+
+    @Option(help: "Peer directory (created by `peer join`).")
+    var dir: String
+
+    @Option(help: "Show this many recent receipts.")
+    var receipts: Int = 5
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    /// The `--json` object.
+    struct Report: Encodable {
+        var status: PeerStatus
+        var activity: String
+        var stale: Bool
+        var ageSeconds: Double
+        var receiptsLogged: Int
+        var creditLogged: Double
+    }
+
+    func run() async throws {
+        let r = try PeerStatusReport.read(directory: dir)
+        if json {
+            print(try DisplayFormat.jsonLine(Report(
+                status: r.status, activity: r.activity, stale: r.isStale, ageSeconds: r.age,
+                receiptsLogged: r.receipts.count, creditLogged: r.receipts.reduce(0) { $0 + $1.credit })))
+        } else {
+            print(Self.render(r, receipts: receipts))
+        }
+    }
+
+    static func render(
+        _ r: PeerStatusReport, receipts shown: Int, now: Double = Date().timeIntervalSince1970
+    ) -> String {
+        let s = r.status, l = s.lifetime
+        var lines: [(String, String)] = [
+            ("Now", r.activity),
+            ("Updated", DisplayFormat.ago(s.updatedAt, now: now)),
+            ("Updates", "\(l.accepted) accepted, \(l.rejected) rejected, \(l.leases) leases"),
+            ("Contribution", "\(DisplayFormat.grouped(l.samples)) samples, \(DisplayFormat.fixed(l.credit, 1)) GFLOP, "
+                + "\(DisplayFormat.duration(l.trainSeconds)) of training"),
+            ("Traffic", "\(ByteCount.format(l.bytesUp)) up, \(ByteCount.format(l.bytesDown)) down"),
+        ]
+        let credit = r.receipts.reduce(0.0) { $0 + $1.credit }
+        lines.append(("Receipts", "\(r.receipts.count) in receipts.jsonl, \(DisplayFormat.fixed(credit, 1)) GFLOP"))
+        if let j = s.lastRejection {
+            lines.append((
+                "Last rejection",
+                "\(j.code)\(j.round.map { " (round \($0))" } ?? ""), "
+                    + "\(DisplayFormat.ago(j.at, now: now)): \(j.message)"))
+        } else {
+            lines.append(("Last rejection", "none"))
+        }
+        let width = lines.map(\.0.count).max() ?? 0
+        var out = lines.map { $0.0 + String(repeating: " ", count: width - $0.0.count) + "  " + $0.1 }
+        let recent = r.receipts.suffix(max(0, shown))
+        if !recent.isEmpty {
+            var table = TextTable([("Round", .right), ("Samples", .right), ("Credit (GFLOP)", .right),
+                                   ("Accepted", .left), ("Receipt", .left)])
+            for x in recent.reversed() {
+                table.add([
+                    "\(x.round)", DisplayFormat.grouped(x.samples), DisplayFormat.fixed(x.credit, 1),
+                    DisplayFormat.ago(x.acceptedAt, now: now), x.receiptID,
+                ])
+            }
+            out.append("")
+            out.append(table.render())
+        }
+        return out.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,178 @@
+import CrowdEngine
+import Foundation
+import GRDB
+
+/// `crowdtrain coordinator export`: the open release of a campaign — the current model, its recorded
+/// evaluation and the credits of every contributor — written to a fresh directory.
+///
+/// Read-only on the campaign: the database is opened read-only (WAL lets a running coordinator go on
+/// writing), the checkpoint is copied after its SHA-256 is checked against the database record.
+///
+/// ```
+/// OUT/model.ckpt        the current global model (copy)
+/// OUT/evaluation.json   the latest round's evaluation as recorded (ExportedEvaluation)
+/// OUT/credits.json      every contributor with accepted updates (Credits)
+/// OUT/CREDITS.md        the same as a Markdown table
+/// ```
+public enum CampaignExporter {
+    /// The evaluation of the exported model as the coordinator recorded it.
+    public struct ExportedEvaluation: Codable, Sendable, Equatable {
+        public var campaign: String
+        public var workload: String
+        public var round: UInt64
+        public var modelVersion: String
+        public var metric: String
+        public var value: Double
+        public var loss: Double
+        public var samples: Int
+    }
+
+    /// One contributor line of `credits.json`.
+    public struct Contributor: Codable, Sendable, Equatable {
+        public var rank: Int
+        public var name: String
+        public var peerID: String
+        /// Ledger entries (accepted updates).
+        public var acceptedUpdates: Int
+        /// Refused uploads (never credited).
+        public var rejectedUpdates: Int
+        public var samples: Int
+        /// GFLOP, the sum of the peer's ledger entries.
+        public var credit: Double
+        /// Percent of the total credit.
+        public var share: Double
+    }
+
+    /// `credits.json`.
+    public struct Credits: Codable, Sendable, Equatable {
+        public var campaign: String
+        public var workload: String
+        public var modelVersion: String
+        public var round: UInt64
+        public var creditUnit: String
+        public var totalCredit: Double
+        public var totalSamples: Int
+        public var acceptedUpdates: Int
+        public var contributors: [Contributor]
+    }
+
+    /// What was written.
+    public struct Result: Sendable {
+        public var directory: String
+        public var checkpoint: String
+        public var evaluation: ExportedEvaluation
+        public var credits: Credits
+    }
+
+    /// Exports the campaign in `directory` to `out` (created; must be absent or empty).
+    public static func export(directory: String, to out: String) throws -> Result {
+        let paths = CampaignPaths(directory: directory)
+        let config = try CampaignConfig.load(paths: paths)
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: out, isDirectory: &isDir) {
+            guard isDir.boolValue else { throw CoordinatorError("--out \(out) exists and is not a directory") }
+            guard (try fm.contentsOfDirectory(atPath: out)).isEmpty else {
+                throw CoordinatorError("--out \(out) is not empty; choose a new directory (an export never overwrites)")
+            }
+        }
+        guard fm.fileExists(atPath: paths.database) else {
+            throw CoordinatorError(
+                "\(paths.database) is missing; \(directory) is not a campaign created by `coordinator init`")
+        }
+        var dbConfig = Configuration()
+        dbConfig.readonly = true
+        dbConfig.busyMode = .timeout(10)
+        let db: DatabaseQueue
+        do { db = try DatabaseQueue(path: paths.database, configuration: dbConfig) } catch {
+            throw CoordinatorError("cannot open the database \(paths.database) read-only: \(error)")
+        }
+        let (checkpoint, evaluation, rows, acceptedTotal) = try db.read { db in
+            guard let c = try Row.fetchOne(db, sql: "SELECT * FROM checkpoints ORDER BY round DESC LIMIT 1") else {
+                throw CoordinatorError("the database records no checkpoint; the campaign was not initialised")
+            }
+            guard
+                let e = try Row.fetchOne(
+                    db, sql: "SELECT * FROM evaluations WHERE version = ? ORDER BY round DESC LIMIT 1",
+                    arguments: [c["version"] as String])
+            else { throw CoordinatorError("no evaluation is recorded for the current model \(c["version"] as String)") }
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT p.id, p.name,
+                        (SELECT COUNT(*) FROM ledger l WHERE l.peer_id = p.id) AS accepted,
+                        (SELECT COUNT(*) FROM rejections r WHERE r.peer_id = p.id) AS rejected,
+                        (SELECT COALESCE(SUM(samples), 0) FROM ledger l WHERE l.peer_id = p.id) AS samples,
+                        (SELECT COALESCE(SUM(gflop), 0) FROM ledger l WHERE l.peer_id = p.id) AS credit
+                    FROM peers p ORDER BY credit DESC, samples DESC, p.created_at
+                    """)
+            let accepted = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ledger") ?? 0
+            return (SQLiteStore.checkpoint(c), e, rows, accepted)
+        }
+        let source = (paths.directory as NSString).appendingPathComponent(checkpoint.path)
+        guard let bytes = fm.contents(atPath: source) else { throw CoordinatorError("checkpoint \(source) is missing") }
+        guard Secrets.sha256Hex(bytes) == checkpoint.version else {
+            throw CoordinatorError(
+                "checkpoint \(source) does not match the SHA-256 the database records; not exporting it")
+        }
+        _ = try Checkpoint.decode(bytes, path: source)
+
+        let exported = ExportedEvaluation(
+            campaign: config.name, workload: config.workload, round: UInt64(sql: evaluation["round"]),
+            modelVersion: checkpoint.version, metric: evaluation["metric"], value: evaluation["value"],
+            loss: evaluation["loss"], samples: evaluation["samples"])
+        let credits = makeCredits(
+            rows: rows.map {
+                (id: $0["id"], name: $0["name"], accepted: $0["accepted"], rejected: $0["rejected"],
+                 samples: $0["samples"], credit: $0["credit"])
+            }, config: config, checkpoint: checkpoint, acceptedUpdates: acceptedTotal)
+
+        try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let model = (out as NSString).appendingPathComponent("model.ckpt")
+        try AtomicFile.write(bytes, to: model)
+        try AtomicFile.write(try enc.encode(exported), to: (out as NSString).appendingPathComponent("evaluation.json"))
+        try AtomicFile.write(try enc.encode(credits), to: (out as NSString).appendingPathComponent("credits.json"))
+        let markdownPath = (out as NSString).appendingPathComponent("CREDITS.md")
+        try AtomicFile.write(Data(markdown(credits, evaluation: exported).utf8), to: markdownPath)
+        return Result(directory: out, checkpoint: model, evaluation: exported, credits: credits)
+    }
+
+    static func makeCredits(
+        rows: [(id: String, name: String, accepted: Int, rejected: Int, samples: Int, credit: Double)],
+        config: CampaignConfig, checkpoint: CheckpointRecord, acceptedUpdates: Int
+    ) -> Credits {
+        let backers = rows.filter { $0.accepted > 0 }
+        let total = backers.reduce(0.0) { $0 + $1.credit }
+        let contributors = backers.enumerated().map { i, r in
+            Contributor(
+                rank: i + 1, name: r.name, peerID: r.id, acceptedUpdates: r.accepted, rejectedUpdates: r.rejected,
+                samples: r.samples, credit: r.credit, share: total > 0 ? 100 * r.credit / total : 0)
+        }
+        return Credits(
+            campaign: config.name, workload: config.workload, modelVersion: checkpoint.version, round: checkpoint.round,
+            creditUnit: "GFLOP", totalCredit: total, totalSamples: backers.reduce(0) { $0 + $1.samples },
+            acceptedUpdates: acceptedUpdates, contributors: contributors)
+    }
+
+    /// `CREDITS.md`: who trained the model, with how much compute.
+    public static func markdown(_ c: Credits, evaluation e: ExportedEvaluation) -> String {
+        func f(_ v: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", v) }
+        var s = "# Credits — \(c.campaign)\n\n"
+        s += "Model `\(c.modelVersion)` (\(c.workload)), after round \(c.round): "
+        s += "\(e.metric) \(f(e.value, 4)) (loss \(f(e.loss, 4)), \(e.samples) held-out samples).\n\n"
+        s += "Trained by \(c.contributors.count) contributor\(c.contributors.count == 1 ? "" : "s") with "
+        s += "\(c.acceptedUpdates) accepted updates, \(c.totalSamples) samples, "
+        s += "\(f(c.totalCredit, 1)) \(c.creditUnit) of compute "
+        s += "(credit = samples × the model's forward+backward FLOPs per sample; rejected updates earn none).\n\n"
+        s += "| # | Contributor | Accepted updates | Samples | Credit (\(c.creditUnit)) | Share |\n"
+        s += "|---:|---|---:|---:|---:|---:|\n"
+        for r in c.contributors {
+            let name = r.name.replacingOccurrences(of: "|", with: "\\|")
+            s += "| \(r.rank) | \(name) | \(r.acceptedUpdates) | \(r.samples) | \(f(r.credit, 1)) "
+            s += "| \(f(r.share, 2)) % |\n"
+        }
+        return s
+    }
+}
