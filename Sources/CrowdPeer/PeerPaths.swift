@@ -8,6 +8,7 @@ import Foundation
 /// | `ca.pem` | the only CA the peer trusts | `peer join` |
 /// | `status.json` | what the daemon is doing, lifetime contribution, last receipts | every state change |
 /// | `receipts.jsonl` | one JSON receipt per accepted update (append-only) | after each upload |
+/// | `pause.json` | present while paused by `crowdtrain peer pause` (optional `until`); removed by `peer resume` | on pause/resume |
 /// | `residual.bin` | error-feedback residual of the codec | after each finished lease |
 /// | `pending.bin` | a finished, encoded update not yet acknowledged (re-sent with the same lease id) | before upload |
 /// | `cache/models/<sha256>.ckpt` | model checkpoints by version hash | on download |

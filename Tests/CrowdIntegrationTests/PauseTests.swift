@@ -60,7 +60,7 @@ struct PauseTests {
 
 extension PauseTests {
     @Test func pausingMidLeaseHoldsTheLeaseAndResumeFinishesIt() async throws {
-        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1, localSteps: 60_000)
+        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1, localSteps: 60_000, leaseSeconds: 60)
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
         _ = try await PeerEnrollment.join(
@@ -96,30 +96,5 @@ extension PauseTests {
         await coordinator.stop()
         #expect(done.lifetime.accepted == 1 && done.lifetime.leases == 1)
         #expect(done.lastReceipts.last?.leaseID == leaseID, "resume continues the same lease")
-    }
-}
-
-extension TestCampaign {
-    /// Like `init(peersPerRound:rounds:)` with longer leases (`localSteps`), so a test can pause one mid-way.
-    init(peersPerRound: Int, rounds: Int, localSteps: Int) throws {
-        root = NSTemporaryDirectory() + "crowdtrain-it-\(UInt64.random(in: 0...UInt64.max))"
-        var config = CampaignConfig(workload: .fmnistMLP, name: "integration")
-        config.port = 0
-        config.peersPerRound = peersPerRound
-        config.minUpdates = 1
-        config.maxRounds = rounds
-        config.goalSamples = 10_000_000
-        config.localSteps = localSteps
-        config.batch = 8
-        config.inner = InnerOptimizerConfig(kind: "sgd", lr: 0.1, momentum: 0.9)
-        config.outer = .fedAvg
-        config.roundDeadlineSeconds = 60
-        config.leaseSeconds = 60
-        config.evalSamples = 128
-        let model = try JSONEncoder().encode(MLPConfig(inputs: 16, hidden: [8], classes: 2))
-        _ = try CampaignInitializer.create(
-            directory: coordinatorDir, config: config,
-            data: .images(train: Self.images(count: 512, seed: 1), evaluation: Self.images(count: 128, seed: 2)),
-            modelConfigJSON: model, shardSize: 128)
     }
 }

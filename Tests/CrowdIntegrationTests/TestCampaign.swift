@@ -16,7 +16,10 @@ struct TestCampaign {
     var caFile: String { coordinatorDir + "/ca.pem" }
     func peerDir(_ i: Int) -> String { root + "/peer-\(i)" }
 
-    init(peersPerRound: Int = 2, rounds: Int = 3) throws {
+    /// - Parameters:
+    ///   - localSteps: steps per lease; longer leases let a test pause one mid-way.
+    ///   - leaseSeconds: lease and round deadline.
+    init(peersPerRound: Int = 2, rounds: Int = 3, localSteps: Int = 20, leaseSeconds: Double = 30) throws {
         root = NSTemporaryDirectory() + "crowdtrain-it-\(UInt64.random(in: 0...UInt64.max))"
         var config = CampaignConfig(workload: .fmnistMLP, name: "integration")
         config.port = 0
@@ -24,12 +27,12 @@ struct TestCampaign {
         config.minUpdates = 1
         config.maxRounds = rounds
         config.goalSamples = 10_000_000
-        config.localSteps = 20
+        config.localSteps = localSteps
         config.batch = 8
         config.inner = InnerOptimizerConfig(kind: "sgd", lr: 0.1, momentum: 0.9)
         config.outer = .fedAvg
-        config.roundDeadlineSeconds = 30
-        config.leaseSeconds = 30
+        config.roundDeadlineSeconds = leaseSeconds
+        config.leaseSeconds = leaseSeconds
         config.evalSamples = 128
         let model = try JSONEncoder().encode(MLPConfig(inputs: 16, hidden: [8], classes: 2))
         _ = try CampaignInitializer.create(
