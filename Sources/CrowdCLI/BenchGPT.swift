@@ -34,16 +34,9 @@ struct GPTBenchRun {
     }
 
     func run() throws {
-        ComputeThreads.set(common.threads)
-        let seed = common.seed ?? 1337
-        let batch = common.batch ?? 12
-        let lr = common.lr ?? 1e-3
-        let (corpus, source) = try options.loadCorpus()
-        let (train, _) = try options.splitCorpus(corpus, source: source)
-        let config = options.config
-        let model = GPT(config: config, seed: seed)
-        let optimizer = AdamW(layout: model.layout, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1)
-        let nextBatch = BatchSampler.text(train, batch: batch, block: config.block, seed: seed)
+        let setup = try GPTRunSetup(common: common, options: options)
+        let (seed, batch, lr, config) = (setup.seed, setup.batch, setup.lr, setup.config)
+        let (model, optimizer, nextBatch) = (setup.model, setup.optimizer, setup.nextBatch)
         let schedule = { (it: Int) in options.schedule.lr(at: it, iters: options.iters, peak: lr) }
         _ = LocalTrainer.run(
             model: model, optimizer: optimizer, steps: Self.warmup, lr: schedule, gradClip: 1.0, nextBatch: nextBatch)

@@ -1,5 +1,6 @@
 import CrowdData
 import CrowdEngine
+import CrowdTraining
 import Foundation
 
 extension GPTOptions {
@@ -44,4 +45,33 @@ func groupedThousands(_ n: Int) -> String {
         out.append(ch)
     }
     return out
+}
+
+/// What `train --workload kjv-gpt` and `bench engine --workload kjv-gpt` both start from: the
+/// corpus split, the seeded model, AdamW as in `ref_gpt_bytes.py`, and the training batch stream.
+struct GPTRunSetup {
+    let seed: UInt64
+    let batch: Int
+    let lr: Float
+    let source: String
+    let corpus: TextCorpus
+    let train: TextCorpus
+    let validation: TextCorpus
+    let config: GPTConfig
+    let model: GPT
+    let optimizer: AdamW
+    let nextBatch: () -> Batch
+
+    init(common: TrainCommonOptions, options: GPTOptions) throws {
+        ComputeThreads.set(common.threads)
+        seed = common.seed ?? 1337
+        batch = common.batch ?? 12
+        lr = common.lr ?? 1e-3
+        (corpus, source) = try options.loadCorpus()
+        (train, validation) = try options.splitCorpus(corpus, source: source)
+        config = options.config
+        model = GPT(config: config, seed: seed)
+        optimizer = AdamW(layout: model.layout, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1)
+        nextBatch = BatchSampler.text(train, batch: batch, block: config.block, seed: seed)
+    }
 }

@@ -44,16 +44,10 @@ struct GPTTrainingRun {
     }
 
     func run() throws {
-        ComputeThreads.set(common.threads)
-        let seed = common.seed ?? 1337
-        let batch = common.batch ?? 12
-        let lr = common.lr ?? 1e-3
-        let (corpus, source) = try options.loadCorpus()
-        let (train, validation) = try options.splitCorpus(corpus, source: source)
-        let config = options.config
-        let model = GPT(config: config, seed: seed)
-        let optimizer = AdamW(layout: model.layout, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1)
-        let nextBatch = BatchSampler.text(train, batch: batch, block: config.block, seed: seed)
+        let setup = try GPTRunSetup(common: common, options: options)
+        let (seed, batch, lr, config) = (setup.seed, setup.batch, setup.lr, setup.config)
+        let (corpus, source, train, validation) = (setup.corpus, setup.source, setup.train, setup.validation)
+        let (model, optimizer, nextBatch) = (setup.model, setup.optimizer, setup.nextBatch)
         let valBatches = BatchSampler.textEvaluationBatches(
             validation, count: options.evalBatches, batch: batch, block: config.block, seed: seed &+ 1)
         let trainBatches = BatchSampler.textEvaluationBatches(

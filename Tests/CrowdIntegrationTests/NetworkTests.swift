@@ -135,9 +135,7 @@ struct NetworkTests {
         let campaign = try TestCampaign(peersPerRound: 1, rounds: 1000)
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
-        _ = try await PeerEnrollment.join(
-            coordinator: coordinator.url, caPEM: campaign.caPEM, invite: try campaign.invites(1)[0], name: "p",
-            directory: campaign.peerDir(1))
+        try await campaign.joinPeer(1, at: coordinator.url)
         let peer = PeerPaths(root: campaign.peerDir(1))
         var logger = Logger(label: "it.peer")
         logger.logLevel = .warning

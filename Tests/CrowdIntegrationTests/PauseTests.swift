@@ -15,9 +15,7 @@ struct PauseTests {
         let campaign = try TestCampaign(peersPerRound: 1, rounds: 1)
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
-        _ = try await PeerEnrollment.join(
-            coordinator: coordinator.url, caPEM: campaign.caPEM, invite: try campaign.invites(1)[0], name: "p",
-            directory: campaign.peerDir(1))
+        try await campaign.joinPeer(1, at: coordinator.url)
         let peer = PeerPaths(root: campaign.peerDir(1))
         try PauseFile(pausedAt: Date().timeIntervalSince1970).write(to: PauseFile.path(in: peer))
         var logger = Logger(label: "it.peer")
@@ -63,9 +61,7 @@ extension PauseTests {
         let campaign = try TestCampaign(peersPerRound: 1, rounds: 1, localSteps: 60_000, leaseSeconds: 60)
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
-        _ = try await PeerEnrollment.join(
-            coordinator: coordinator.url, caPEM: campaign.caPEM, invite: try campaign.invites(1)[0], name: "p",
-            directory: campaign.peerDir(1))
+        try await campaign.joinPeer(1, at: coordinator.url)
         let peer = PeerPaths(root: campaign.peerDir(1))
         var logger = Logger(label: "it.peer")
         logger.logLevel = .warning

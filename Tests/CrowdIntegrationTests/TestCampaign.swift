@@ -59,6 +59,12 @@ struct TestCampaign {
         return ImageDataset(count: count, rows: 4, cols: 4, pixels: pixels, labels: labels)
     }
 
+    /// Joins peer `i` (directory `peerDir(i)`) with a fresh invite, trusting this campaign's CA.
+    func joinPeer(_ i: Int, at url: String, name: String = "p") async throws {
+        _ = try await PeerEnrollment.join(
+            coordinator: url, caPEM: caPEM, invite: try invites(1)[0], name: name, directory: peerDir(i))
+    }
+
     func invites(_ n: Int) throws -> [String] {
         try CampaignInitializer.invite(directory: coordinatorDir, count: n, note: "test")
     }
