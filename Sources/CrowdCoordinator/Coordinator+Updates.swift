@@ -42,7 +42,7 @@ extension Coordinator {
         }
         let receipt = Receipt(
             receiptID: UUID().uuidString.lowercased(), leaseID: leaseID, round: lease.round, samples: lease.samples,
-            credit: Double(lease.samples) * flopsPerSample / 1e9, acceptedAt: now)
+            credit: Double(lease.samples) * flopsPerSample / 1e9, acceptedAt: now, sha256: sha)
         let record = AcceptedUpdateRecord(
             receipt: receipt, peerID: peer.id, bytes: body.count, sha256: sha,
             trainLoss: trainLoss.flatMap { $0.isFinite ? $0 : nil }, envelope: body)

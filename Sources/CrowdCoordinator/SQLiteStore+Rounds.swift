@@ -27,7 +27,7 @@ extension SQLiteStore: RoundRepository {
     static func update(_ row: Row) -> AcceptedUpdateRecord {
         let receipt = Receipt(
             receiptID: row["receipt_id"], leaseID: row["lease_id"], round: UInt64(sql: row["round"]),
-            samples: row["samples"], credit: row["credit"], acceptedAt: row["accepted_at"])
+            samples: row["samples"], credit: row["credit"], acceptedAt: row["accepted_at"], sha256: row["sha256"])
         return AcceptedUpdateRecord(
             receipt: receipt, peerID: row["peer_id"], bytes: row["bytes"], sha256: row["sha256"],
             trainLoss: row["train_loss"], envelope: row["envelope"])

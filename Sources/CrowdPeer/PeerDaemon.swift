@@ -22,6 +22,8 @@ public struct PeerDaemon: Service {
     public let config: PeerRunConfig
     /// When the daemon must not work (idle-only, AC-only, hours, daily data cap; `pause.json` always applies).
     public let suspend: SuspendSettings
+    /// Threads, limits and suspend settings as they are now; `live.update` (SIGHUP) changes a running daemon.
+    public let live: PeerLiveSettings
     let output: @Sendable (String) -> Void
     let logger: Logger
 
@@ -39,6 +41,7 @@ public struct PeerDaemon: Service {
         self.paths = PeerPaths(root: directory)
         self.config = config
         self.suspend = suspend
+        self.live = PeerLiveSettings(.init(threads: config.threads, limits: config.limits, suspend: suspend))
         self.output = output
         self.logger = logger
     }

@@ -9,6 +9,7 @@
 /// | `maxLeases` | int? | nil | stop after this many finished leases (tests, benchmarks) |
 /// | `seed` | uint64? | nil | seed of the backoff jitter (nil: from the system) |
 /// | `maxWait` | seconds | 300 | upper bound on the coordinator's `retryAfter` when it has no work (local demos use less) |
+/// | `limits` | `PeerLimits` | no caps, nice 10 | CPU cap, niceness, bandwidth caps, memory budget |
 public struct PeerRunConfig: Sendable {
     public var threads: Int
     public var backoffBase: Double
@@ -17,12 +18,14 @@ public struct PeerRunConfig: Sendable {
     public var maxLeases: Int?
     public var seed: UInt64?
     public var maxWait: Double
+    public var limits: PeerLimits
 
     public init(
         threads: Int = 1, backoffBase: Double = 1, backoffCap: Double = 60, exitWhenFinished: Bool = false,
-        maxLeases: Int? = nil, seed: UInt64? = nil, maxWait: Double = 300
+        maxLeases: Int? = nil, seed: UInt64? = nil, maxWait: Double = 300, limits: PeerLimits = PeerLimits()
     ) {
         self.maxWait = maxWait
+        self.limits = limits
         self.threads = threads; self.backoffBase = backoffBase; self.backoffCap = backoffCap
         self.exitWhenFinished = exitWhenFinished; self.maxLeases = maxLeases; self.seed = seed
     }

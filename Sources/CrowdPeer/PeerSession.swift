@@ -335,6 +335,12 @@ final class PeerSession {
         do {
             let receipt = try await client.putUpdate(leaseID: info.leaseID, envelope: pending.envelope, trainLoss: info.loss)
             backoff.reset()
+            if let stored = receipt.sha256, stored != ArtifactCache.sha256Hex(pending.envelope) {
+                // The coordinator stored other bytes than these under this lease: keep pending.bin, report.
+                throw PeerError(
+                    "the coordinator's receipt for lease \(info.leaseID) names SHA-256 \(stored.prefix(12))…, not the "
+                        + "update this peer sent; keeping it to re-send — report this to the campaign's operator")
+            }
             status.lifetime.bytesUp += sent
             suspend.record(bytes: sent)
             try ResidualFile(schemaHash: info.schemaHash, afterLease: info.leaseID, residual: pending.residualAfter)

@@ -15,8 +15,15 @@ public struct Receipt: Codable, Sendable, Equatable {
     public var credit: Double
     /// Acceptance time, Unix seconds.
     public var acceptedAt: Double
+    /// SHA-256 hex of the upload body the coordinator stored; the peer checks it against what it sent.
+    /// Optional on the wire (absent from coordinators before it was added).
+    public var sha256: String?
 
-    public init(receiptID: String, leaseID: String, round: UInt64, samples: Int, credit: Double, acceptedAt: Double) {
+    public init(
+        receiptID: String, leaseID: String, round: UInt64, samples: Int, credit: Double, acceptedAt: Double,
+        sha256: String? = nil
+    ) {
+        self.sha256 = sha256
         self.receiptID = receiptID
         self.leaseID = leaseID
         self.round = round
