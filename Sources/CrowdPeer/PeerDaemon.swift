@@ -54,7 +54,8 @@ public struct PeerDaemon: Service {
         let stop = StopFlag()
         let monitor = SuspendMonitor(policy: SuspendPolicy(settings: suspend), pausePath: PauseFile.path(in: paths))
         let session = PeerSession(
-            paths: paths, config: config, client: client, stop: stop, output: output, logger: logger, suspend: monitor)
+            paths: paths, config: config, client: client, stop: stop, output: output, logger: logger, suspend: monitor,
+            live: live)
         do {
             try await withGracefulShutdownHandler {
                 try await session.loop()

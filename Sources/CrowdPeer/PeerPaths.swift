@@ -10,6 +10,7 @@ import Foundation
 /// | `receipts.jsonl` | one JSON receipt per accepted update (append-only) | after each upload |
 /// | `pause.json` | present while paused by `crowdtrain peer pause` (optional `until`); removed by `peer resume` | on pause/resume |
 /// | `residual.bin` | error-feedback residual of the codec | after each finished lease |
+/// | `progress.bin` | the lease in progress: steps done, parameters, optimizer state (resume after a stop) | while training |
 /// | `pending.bin` | a finished, encoded update not yet acknowledged (re-sent with the same lease id) | before upload |
 /// | `cache/models/<sha256>.ckpt` | model checkpoints by version hash | on download |
 /// | `cache/shards/<sha256>.shard` | data shards by content hash | on download |
@@ -29,6 +30,7 @@ public struct PeerPaths: Sendable, Equatable {
     public var receipts: String { root + "/receipts.jsonl" }
     public var residual: String { root + "/residual.bin" }
     public var pending: String { root + "/pending.bin" }
+    public var progress: String { root + "/progress.bin" }
     public var modelCache: String { root + "/cache/models" }
     public var shardCache: String { root + "/cache/shards" }
 

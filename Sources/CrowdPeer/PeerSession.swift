@@ -17,6 +17,8 @@ final class PeerSession {
     let cache: ArtifactCache
     /// Suspend reasons (pause file, idle-only, AC-only, hours, daily data cap).
     let suspend: SuspendMonitor
+    /// Threads, limits and suspend settings as they are now (SIGHUP replaces them).
+    let live: PeerLiveSettings
     var status: PeerStatus
     var backoff: Backoff
     var rng: SeededRNG
@@ -37,8 +39,9 @@ final class PeerSession {
     init(
         paths: PeerPaths, config: PeerRunConfig, client: CoordinatorClient, stop: StopFlag,
         output: @escaping @Sendable (String) -> Void, logger: Logger,
-        suspend: SuspendMonitor? = nil
+        suspend: SuspendMonitor? = nil, live: PeerLiveSettings? = nil
     ) {
+        self.live = live ?? PeerLiveSettings(.init(threads: config.threads, limits: config.limits, suspend: SuspendSettings()))
         self.suspend = suspend ?? SuspendMonitor(
             policy: SuspendPolicy(settings: SuspendSettings()), pausePath: PauseFile.path(in: paths))
         self.paths = paths
