@@ -9,5 +9,8 @@ struct BenchCommand: AsyncParsableCommand {
             BenchEngineCommand.self,
             BenchCodecCommand.self,
             BenchCodecTrainingCommand.self,
+            BenchChaosCommand.self,
+            BenchAsyncCommand.self,
+            BenchGuestCommand.self,
         ])
 }

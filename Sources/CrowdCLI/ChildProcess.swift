@@ -111,6 +111,15 @@ final class ChildProcess: @unchecked Sendable {
         }
     }
 
+    /// SIGKILL to the child's process group (no chance to clean up, like a power cut of the process), then reaps it.
+    /// - Returns: the exit code (128 + 9 when the signal killed it), or nil if it did not die within `timeout`.
+    @discardableResult
+    func killHard(timeout: Double = 5) -> Int32? {
+        guard isRunning else { return exitStatus }
+        kill(-pid, SIGKILL)
+        return wait(timeout: timeout)
+    }
+
     private static func decode(_ st: Int32) -> Int32 {
         let sig = st & 0x7f
         if sig == 0 { return (st >> 8) & 0xff }

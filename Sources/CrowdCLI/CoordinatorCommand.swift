@@ -7,7 +7,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         abstract: "Operate a campaign: create it, invite volunteers, revoke access, serve it over HTTPS.",
         subcommands: [
             CoordinatorInitCommand.self, CoordinatorInviteCommand.self, CoordinatorRevokeCommand.self,
-            CoordinatorServeCommand.self, CoordinatorExportCommand.self,
+            CoordinatorServeCommand.self, CoordinatorExportCommand.self, CoordinatorAuditCommand.self,
         ])
 }
 

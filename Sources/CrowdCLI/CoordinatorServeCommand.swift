@@ -6,7 +6,12 @@ import Logging
 struct CoordinatorServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve the campaign over HTTPS until SIGTERM or SIGINT; continues from the database after a restart.")
+        abstract: "Serve the campaign over HTTPS until SIGTERM or SIGINT; continues from the database after a restart.",
+        discussion:
+            "On start it takes the campaign lock (a second coordinator on the directory refuses to start), checks "
+            + "the database (integrity_check) and verifies the checkpoints by size and SHA-256; if the current one "
+            + "is torn or corrupt it continues from the newest good one and logs a `checkpoint fallback` line. See "
+            + "the Recovery section of Docs/Operations.md.")
 
     @OptionGroup var campaign: CampaignDirectoryOption
 
@@ -22,10 +27,12 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "crowdtrain.coordinator")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        // The lock comes first: start-up recovery may write to the database, never beside a serving coordinator.
+        let lock = try CampaignLock(paths: CampaignPaths(directory: campaign.dir))
         let app = try CoordinatorApp.build(
             directory: campaign.dir, host: host, port: port, logger: logger,
             onServerRunning: { [logger] port in logger.notice("serving HTTPS", metadata: ["port": "\(port)"]) })
-        try await app.runUntilSignalled(logger: logger)
+        try await app.runUntilSignalled(logger: logger, lock: lock)
         logger.notice("coordinator stopped")
     }
 }

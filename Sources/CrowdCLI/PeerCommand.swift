@@ -7,6 +7,6 @@ struct PeerCommand: AsyncParsableCommand {
         abstract: "Volunteer daemon: join a campaign, then train for it.",
         subcommands: [
             PeerJoinCommand.self, PeerRunCommand.self, PeerStatusCommand.self, PeerPauseCommand.self,
-            PeerResumeCommand.self,
+            PeerResumeCommand.self, PeerInstallServiceCommand.self,
         ])
 }

@@ -52,6 +52,9 @@ struct PeerStatusCommand: AsyncParsableCommand {
                 + "\(DisplayFormat.duration(l.trainSeconds)) of training"),
             ("Traffic", "\(ByteCount.format(l.bytesUp)) up, \(ByteCount.format(l.bytesDown)) down"),
         ]
+        if let settings = r.settingsLines {
+            lines.insert(contentsOf: [("Settings", settings.limits), ("Schedule", settings.schedule)], at: 2)
+        }
         let credit = r.receipts.reduce(0.0) { $0 + $1.credit }
         lines.append(("Receipts", "\(r.receipts.count) in receipts.jsonl, \(DisplayFormat.fixed(credit, 1)) GFLOP"))
         if let j = s.lastRejection {

@@ -18,7 +18,7 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Senda
         switch code {
         case .unauthorized: .unauthorized
         case .invalidInvite, .revoked: .forbidden
-        case .inviteUsed, .leaseExpired, .duplicate: .conflict
+        case .inviteUsed, .leaseExpired, .staleUpdate, .duplicate: .conflict
         case .noSuchLease, .notFound: .notFound
         case .wrongRound, .wrongBaseModel, .schemaMismatch, .elementCountMismatch, .corruptUpdate, .nonFiniteValues:
             .unprocessableContent

@@ -14,10 +14,14 @@ import Foundation
 /// | `serverNames` | [string] | `[host, localhost, 127.0.0.1]` | names/IPs in the server certificate |
 /// | `goalSamples` | int | 600000 (MLP) / 10000000 (GPT) | samples (images or tokens) to train; work stops when reached |
 /// | `maxRounds` | int? | null | stop handing out work after this many rounds; null = until the goal |
-/// | `peersPerRound` | int | 3 | quorum: leases per round; the round closes when this many updates arrived |
+/// | `peersPerRound` | int | 3 | sync: quorum, leases per round (closes when this many updates arrived); async: most open leases at once |
 /// | `minUpdates` | int | 1 | at the round deadline, close if at least this many arrived |
 /// | `roundDeadlineSeconds` | float | 300 | round deadline, from its opening |
-/// | `leaseSeconds` | float | 180 | upload deadline of a lease, from its issue |
+/// | `leaseSeconds` | float | 180 | longest upload deadline of a lease, from its issue |
+/// | `leaseSafetyFactor` | float | 3 | deadline = clamp(factor × samples / throughput + `leaseAllowanceSeconds`, `minLeaseSeconds`, `leaseSeconds`), throughput measured on the peer's recent leases (else its hint, else `leaseSeconds`) |
+/// | `minLeaseSeconds` | float | 30 | shortest lease deadline (at most `leaseSeconds`) |
+/// | `leaseAllowanceSeconds` | float | 10 | added to the computed training time for downloads and uploads |
+/// | `aggregation` | object | `{"mode": "sync"}` | `sync` rounds or `async` buffered aggregation (`AggregationConfig`: `mode`, `bufferSize` = peersPerRound, `maxStaleness` = 4) |
 /// | `localSteps` | int | 100 | local steps H per lease |
 /// | `batch` | int | 64 (MLP) / 8 (GPT) | batch size (images, or sequences) |
 /// | `block` | int? | null (MLP) / the GPT's block (64) | sequence length of text batches |
@@ -41,6 +45,10 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
     public var minUpdates: Int
     public var roundDeadlineSeconds: Double
     public var leaseSeconds: Double
+    public var leaseSafetyFactor: Double
+    public var minLeaseSeconds: Double
+    public var leaseAllowanceSeconds: Double
+    public var aggregation: AggregationConfig
     public var localSteps: Int
     public var batch: Int
     public var block: Int?
@@ -64,6 +72,10 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         self.minUpdates = 1
         self.roundDeadlineSeconds = 300
         self.leaseSeconds = 180
+        self.leaseSafetyFactor = 3
+        self.minLeaseSeconds = 30
+        self.leaseAllowanceSeconds = 10
+        self.aggregation = .sync
         self.localSteps = 100
         self.shardsPerLease = 1
         self.codec = "int8"
@@ -91,7 +103,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case name, workload, modelKind, host, port, serverNames, goalSamples, maxRounds, peersPerRound, minUpdates
         case roundDeadlineSeconds, leaseSeconds, localSteps, batch, block, shardsPerLease, inner, codec, codecLevel
-        case outer, seed, evalSamples
+        case outer, seed, evalSamples, leaseSafetyFactor, minLeaseSeconds, leaseAllowanceSeconds, aggregation
     }
 
     /// Decodes with the workload's defaults for every missing key.
@@ -113,6 +125,11 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         minUpdates = try c.decodeIfPresent(Int.self, forKey: .minUpdates) ?? minUpdates
         roundDeadlineSeconds = try c.decodeIfPresent(Double.self, forKey: .roundDeadlineSeconds) ?? roundDeadlineSeconds
         leaseSeconds = try c.decodeIfPresent(Double.self, forKey: .leaseSeconds) ?? leaseSeconds
+        leaseSafetyFactor = try c.decodeIfPresent(Double.self, forKey: .leaseSafetyFactor) ?? leaseSafetyFactor
+        minLeaseSeconds = try c.decodeIfPresent(Double.self, forKey: .minLeaseSeconds) ?? minLeaseSeconds
+        leaseAllowanceSeconds =
+            try c.decodeIfPresent(Double.self, forKey: .leaseAllowanceSeconds) ?? leaseAllowanceSeconds
+        aggregation = try c.decodeIfPresent(AggregationConfig.self, forKey: .aggregation) ?? aggregation
         localSteps = try c.decodeIfPresent(Int.self, forKey: .localSteps) ?? localSteps
         batch = try c.decodeIfPresent(Int.self, forKey: .batch) ?? batch
         if c.contains(.block) { block = try c.decodeIfPresent(Int.self, forKey: .block) }
@@ -144,6 +161,22 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         try check(minUpdates >= 1 && minUpdates <= peersPerRound, "minUpdates must be 1…peersPerRound")
         try check(
             roundDeadlineSeconds > 0 && leaseSeconds > 0, "roundDeadlineSeconds and leaseSeconds must be positive")
+        try check(
+            leaseSafetyFactor >= 1 && leaseSafetyFactor.isFinite,
+            "leaseSafetyFactor must be at least 1 (deadlines shorter than the measured training time expire good work)")
+        try check(minLeaseSeconds > 0 && minLeaseSeconds.isFinite, "minLeaseSeconds must be positive")
+        try check(
+            leaseAllowanceSeconds >= 0 && leaseAllowanceSeconds.isFinite, "leaseAllowanceSeconds must be 0 or more")
+        try check(
+            aggregation.effectiveBufferSize(peersPerRound: peersPerRound) >= 1,
+            "aggregation.bufferSize must be at least 1 (or omitted: peersPerRound)")
+        try check(
+            (0...1000).contains(aggregation.maxStaleness),
+            "aggregation.maxStaleness must be 0…1000 (0 accepts only updates computed from the current model)")
+        try check(
+            aggregation.mode == .async || aggregation.bufferSize == nil
+                || aggregation.bufferSize == peersPerRound,
+            "aggregation.bufferSize applies to mode async only; in sync mode the quorum is peersPerRound")
         try check(localSteps >= 1 && batch >= 1, "localSteps and batch must be at least 1")
         try check(shardsPerLease >= 1, "shardsPerLease must be at least 1")
         try check(workloadName == .fmnistMLP || (block ?? 0) >= 1, "block must be set for text workloads")

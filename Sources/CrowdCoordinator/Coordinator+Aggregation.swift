@@ -3,19 +3,22 @@ import CrowdEngine
 import Foundation
 
 extension Coordinator {
-    /// Closes `round`: decodes its accepted updates, applies the strategy, writes the checkpoint
-    /// atomically, evaluates it, and commits checkpoint, evaluation, optimizer state and the next
-    /// round in one transaction. Safe to retry: nothing in memory changes until the commit.
+    /// Closes `round`: decodes the updates folded into it (each against its own lease round's base model),
+    /// applies the strategy (stale updates scaled by 1/√(1 + s)), writes the checkpoint atomically, evaluates it,
+    /// and commits checkpoint, evaluation, optimizer state, lease expiry and the next round in one transaction.
+    /// Safe to retry: nothing in memory changes until the commit.
     func aggregate(round: UInt64) throws {
         guard machine.phase == .aggregating, machine.round == round else { return }
         let started = Date()
-        let envelopes = try store.acceptedEnvelopes(round: round)
-        guard !envelopes.isEmpty else { throw CoordinatorError("round \(round) has no accepted updates to aggregate") }
-        let expectation = EnvelopeExpectation(
-            schemaHash: schemaHash, round: round, baseModel: baseDigest, elementCount: elementCount)
-        let updates = try envelopes.map {
-            WeightedUpdate(
-                delta: try UpdateEnvelope.decode($0.envelope, expecting: expectation).values, samples: $0.samples)
+        let folded = try store.foldedUpdates(round: round)
+        guard !folded.isEmpty else { throw CoordinatorError("round \(round) has no accepted updates to aggregate") }
+        let updates = try folded.map { u in
+            let expectation = EnvelopeExpectation(
+                schemaHash: schemaHash, round: u.leaseRound, baseModel: try baseDigest(round: u.leaseRound),
+                elementCount: elementCount)
+            return WeightedUpdate(
+                delta: try UpdateEnvelope.decode(u.envelope, expecting: expectation).values, samples: u.samples,
+                staleness: Int(clamping: round - min(round, u.leaseRound)))
         }
         var next = strategy
         let newParams = next.aggregate(params: params, updates: updates)
@@ -47,7 +50,8 @@ extension Coordinator {
             evaluation: EvaluationRecord(
                 round: round, version: version, metric: evaluation.metric, value: result.value, loss: result.loss,
                 samples: result.samples),
-            outerState: FloatBytes.data(next.exportState()), nextSeed: nextSeed, openNext: !finished, at: now)
+            outerState: FloatBytes.data(next.exportState()), nextSeed: nextSeed, openNext: !finished,
+            expireOpenLeasesBefore: finished ? round + 1 : machine.leasesKeptFromRoundAfterClose, at: now)
 
         strategy = next
         params = newParams
@@ -60,6 +64,7 @@ extension Coordinator {
             "round closed",
             metadata: [
                 "round": "\(round)", "updates": "\(updates.count)", evaluation.metric: "\(result.value)",
+                "max_staleness": "\(updates.map(\.staleness).max() ?? 0)",
                 "loss": "\(result.loss)", "model": "\(version.prefix(12))",
                 "aggregate_ms": "\(Int(aggregated.timeIntervalSince(started) * 1000))",
                 "evaluate_ms": "\(Int(Date().timeIntervalSince(aggregated) * 1000))", "finished": "\(finished)",

@@ -3,7 +3,12 @@ import CrowdProtocol
 import Foundation
 
 extension Coordinator {
+    /// Accepted leases of a peer that its measured throughput is computed from.
+    static let throughputHistory = 5
+
     /// Hands `peer` work for the current round, its existing open lease, or a wait.
+    ///
+    /// The deadline follows `LeaseDeadlinePolicy`: the peer's measured throughput (or its hint) × the safety factor.
     public func lease(for peer: PeerRecord, request: LeaseRequest) throws -> LeaseResponse {
         try tick()
         let now = clock.now()
@@ -14,8 +19,13 @@ extension Coordinator {
             guard let record = try store.lease(id: id) else {
                 throw APIError(.internalError, "lease \(id) vanished from the database")
             }
-            return LeaseResponse(lease: wireLease(record))
-        case .issue(let slot, let deadline):
+            return LeaseResponse(lease: try wireLease(record))
+        case .issue(let slot, _):
+            let (duration, basis) = LeaseDeadlinePolicy(config).duration(
+                samples: config.samplesPerLease,
+                measured: try store.recentThroughput(peerID: peer.id, last: Self.throughputHistory),
+                hint: request.samplesPerSecond)
+            let deadline = now + duration
             let shards = SeedMixer.shards(
                 slot: slot, perLease: config.shardsPerLease, count: trainShards.count, roundSeed: roundSeed
             ).map { trainShards[$0].id }
@@ -23,21 +33,44 @@ extension Coordinator {
                 id: UUID().uuidString.lowercased(), round: machine.round, peerID: peer.id, slot: slot, shardIDs: shards,
                 seed: SeedMixer.mix(roundSeed, UInt64(slot) &+ 0x5EED), samples: config.samplesPerLease, issuedAt: now,
                 deadline: deadline, status: .open)
+            let reissued = machine.freeSlots[slot] != nil
             try store.insertLease(record)
             machine.leaseIssued(id: record.id, peerID: peer.id, slot: slot, deadline: deadline)
             logger.info(
                 "lease issued",
                 metadata: [
                     "round": "\(record.round)", "slot": "\(slot)", "peer": "\(peer.id)", "lease": "\(record.id)",
+                    "seconds": "\(Int(duration.rounded()))", "deadline_basis": "\(basis.rawValue)",
+                    "reissued": "\(reissued)",
                 ])
-            return LeaseResponse(lease: wireLease(record))
+            return LeaseResponse(lease: try wireLease(record))
         }
     }
 
-    func wireLease(_ r: LeaseRecord) -> Lease {
+    /// SHA-256 hex of the base model of `round` (the current model, or an older round's from the database).
+    func baseVersion(round: UInt64) throws -> String {
+        if round == machine.round { return baseVersion }
+        guard let r = try store.round(round) else { throw APIError(.internalError, "round \(round) is not recorded") }
+        return r.baseVersion
+    }
+
+    /// Raw SHA-256 of the base model of `round` (what an update envelope for a lease of that round names).
+    func baseDigest(round: UInt64) throws -> [UInt8] {
+        if round == machine.round { return baseDigest }
+        if let known = olderBaseDigests[round] { return known }
+        let hex = Array(try baseVersion(round: round).utf8)
+        func nibble(_ c: UInt8) -> UInt8 { c <= 0x39 ? c &- 0x30 : (c | 0x20) &- 0x57 }
+        let digest = stride(from: 0, to: hex.count - 1, by: 2).map { nibble(hex[$0]) << 4 | nibble(hex[$0 + 1]) }
+        if olderBaseDigests.count > 64 { olderBaseDigests.removeAll() }
+        olderBaseDigests[round] = digest
+        return digest
+    }
+
+    func wireLease(_ r: LeaseRecord) throws -> Lease {
         let i = config.inner
         return Lease(
-            leaseID: r.id, round: r.round, modelVersion: baseVersion, schemaHash: schemaHash, workload: config.workload,
+            leaseID: r.id, round: r.round, modelVersion: try baseVersion(round: r.round), schemaHash: schemaHash,
+            workload: config.workload,
             modelKind: modelKind, shardIDs: r.shardIDs, steps: config.localSteps, batch: config.batch,
             block: config.block,
             inner: InnerOptimizerSettings(
@@ -65,7 +98,9 @@ extension Coordinator {
             switch action {
             case .expireLeases(let ids):
                 try store.markLeasesExpired(ids: ids)
-                logger.info("leases expired", metadata: ["count": "\(ids.count)", "round": "\(machine.round)"])
+                logger.info(
+                    "leases expired; their slots will be reissued",
+                    metadata: ["count": "\(ids.count)", "round": "\(machine.round)"])
             case .extendDeadline(let round, let until):
                 logger.notice(
                     "round deadline passed without enough updates; extended",

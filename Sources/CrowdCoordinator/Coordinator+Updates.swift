@@ -22,15 +22,25 @@ extension Coordinator {
             throw reject(.duplicate, "lease \(leaseID) was already credited for a different upload")
         }
         try tick()
+        if machine.settings.isAsync && machine.isTooStale(leaseRound: lease.round) {
+            throw reject(
+                .staleUpdate,
+                "lease \(leaseID) trained from model version \(lease.round), which is "
+                    + "\(machine.staleness(leaseRound: lease.round)) versions old; the campaign accepts at most "
+                    + "\(machine.settings.maxStaleness) (aggregation.maxStaleness). Not credited; ask for a new lease")
+        }
         guard machine.accepts(leaseID: leaseID, round: lease.round, now: clock.now()) else {
             throw reject(
                 .leaseExpired,
-                "lease \(leaseID) (round \(lease.round)) is stale: it expired or its round closed; ask for a new lease")
+                "lease \(leaseID) (round \(lease.round)) is stale: it expired or its round closed; not credited; "
+                    + "ask for a new lease")
         }
+        let foldedRound = machine.round
+        let leaseBase = try baseDigest(round: lease.round)
         let values: [Float]
         do {
             let expectation = EnvelopeExpectation(
-                schemaHash: schemaHash, round: lease.round, baseModel: baseDigest, elementCount: elementCount)
+                schemaHash: schemaHash, round: lease.round, baseModel: leaseBase, elementCount: elementCount)
             values = try UpdateEnvelope.decode(body, expecting: expectation).values
         } catch let e as CodecError {
             throw reject(Self.apiCode(e.code), e.message + " [\(e.code.rawValue)]")
@@ -45,7 +55,7 @@ extension Coordinator {
             credit: Double(lease.samples) * flopsPerSample / 1e9, acceptedAt: now, sha256: sha)
         let record = AcceptedUpdateRecord(
             receipt: receipt, peerID: peer.id, bytes: body.count, sha256: sha,
-            trainLoss: trainLoss.flatMap { $0.isFinite ? $0 : nil }, envelope: body)
+            trainLoss: trainLoss.flatMap { $0.isFinite ? $0 : nil }, envelope: body, foldedRound: foldedRound)
         do {
             try store.accept(record, bytesIn: body.count)
         } catch {
@@ -56,7 +66,8 @@ extension Coordinator {
         logger.info(
             "update accepted",
             metadata: [
-                "round": "\(lease.round)", "peer": "\(peer.id)", "lease": "\(leaseID)", "bytes": "\(body.count)",
+                "round": "\(lease.round)", "folded_into": "\(foldedRound)", "peer": "\(peer.id)", "lease": "\(leaseID)",
+                "bytes": "\(body.count)",
                 "samples": "\(lease.samples)", "loss": "\(trainLoss.map { String($0) } ?? "-")",
             ])
         let actions = machine.updateAccepted(leaseID: leaseID)

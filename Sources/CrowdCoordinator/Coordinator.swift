@@ -41,9 +41,13 @@ public actor Coordinator {
     var baseBytes: Data
     var roundSeed: UInt64
     var shardCache: [String: Data] = [:]
+    /// Base model digests of older rounds (async leases outlive their round).
+    var olderBaseDigests: [UInt64: [UInt8]] = [:]
     var lastTouch: [String: Double] = [:]
     /// Prometheus metrics of this coordinator (`GET /metrics`).
     public nonisolated let metrics = CoordinatorMetrics()
+    /// Evaluates closed rounds off the actor (started by `open`).
+    nonisolated let evaluator = CoordinatorEvaluator()
 
     init(
         paths: CampaignPaths, config: CampaignConfig, store: any CoordinatorRepository, clock: any CoordinatorClock,
@@ -94,14 +98,10 @@ public actor Coordinator {
         let store = try SQLiteStore(path: paths.database)
         let integrity = try store.integrityCheck()
         guard integrity == "ok" else { throw CoordinatorError("database integrity check failed: \(integrity)") }
-        guard let round = try store.currentRound() else {
-            throw CoordinatorError("the database has no rounds; re-create the campaign with `coordinator init`")
-        }
-        let version = round.closedAt == nil ? round.baseVersion : (round.resultVersion ?? round.baseVersion)
-        guard let record = try store.checkpoint(version: version) else {
-            throw CoordinatorError("the database names checkpoint \(version) but has no record of its file")
-        }
-        let (checkpoint, bytes) = try loadCheckpoint(paths: paths, record: record)
+        // Verifies the recorded checkpoints; if the one needed is unusable, falls back to the newest good one.
+        let restored = try CheckpointRecovery.restore(
+            store: store, paths: paths, config: config, now: clock.now(), logger: log)
+        let (round, version, checkpoint, bytes) = (restored.round, restored.version, restored.checkpoint, restored.bytes)
         let model = try ModelFactory.make(kind: checkpoint.kind, configJSON: checkpoint.configJSON, seed: 0)
         try checkpoint.load(into: model)
         let manifest = try ShardManifest.load(directory: paths.shards)
@@ -109,19 +109,27 @@ public actor Coordinator {
         var strategy = OuterOptimizerStrategy(config: config.outer, parameterCount: checkpoint.params.count)
         if let state = try store.outerState() { try strategy.restoreState(FloatBytes.floats(state.momentum)) }
         let finished = round.closedAt != nil
+        let settings = RoundStateMachine.Settings(config)
         let machine = RoundStateMachine(
-            settings: .init(config), restoring: round, leases: try store.leases(round: round.number),
-            finished: finished, now: clock.now())
+            settings: settings, restoring: round,
+            leases: try store.leasesForRestore(
+                round: round.number,
+                openSince: round.number - min(round.number, UInt64(settings.isAsync ? settings.maxStaleness : 0))),
+            buffered: try store.foldedCount(round: round.number), finished: finished, now: clock.now())
         log.info(
             "campaign opened",
             metadata: [
                 "round": "\(round.number)", "model": "\(version.prefix(12))", "finished": "\(finished)",
+                "aggregation": "\(config.aggregation.mode.rawValue)", "open_leases": "\(machine.openLeases.count)",
                 "parameters": "\(checkpoint.params.count)",
             ])
-        return try Coordinator(
+        let coordinator = try Coordinator(
             paths: paths, config: config, store: store, clock: clock, logger: log, model: model, checkpoint: checkpoint,
             checkpointBytes: bytes, version: version, manifest: manifest, evaluation: evaluation, machine: machine,
             strategy: strategy, roundSeed: round.seed)
+        try coordinator.evaluator.start(
+            .init(store: store, paths: paths, set: evaluation, clock: clock, metrics: coordinator.metrics, logger: log))
+        return coordinator
     }
 
     /// Reads a checkpoint file and verifies its SHA-256 against the database record.

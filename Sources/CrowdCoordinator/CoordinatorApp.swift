@@ -43,8 +43,10 @@ public struct CoordinatorApp: Sendable {
 
     /// Runs the application in a `ServiceGroup` until SIGTERM or SIGINT, then shuts down gracefully.
     /// Holds the campaign lock (`CampaignLock`) while running: a second coordinator on the directory refuses to start.
-    public func runUntilSignalled(logger: Logger) async throws {
-        let lock = try CampaignLock(paths: coordinator.paths)
+    /// - Parameter lock: the lock, if the caller took it before `build` (as `coordinator serve` does, so that start-up
+    ///   recovery never runs beside a serving coordinator); taken here otherwise.
+    public func runUntilSignalled(logger: Logger, lock: CampaignLock? = nil) async throws {
+        let lock = try lock ?? CampaignLock(paths: coordinator.paths)
         defer { withExtendedLifetime(lock) {} }
         let group = ServiceGroup(
             configuration: .init(

@@ -30,8 +30,8 @@ public final class CoordinatorMetrics: Sendable {
     /// Reasons an upload can be rejected for, exported at 0 before the first occurrence so that
     /// `rate()` and `sum()` work from the start. Other codes appear when first recorded.
     static let uploadRejectionReasons: [String] = [
-        APIErrorCode.noSuchLease, .duplicate, .leaseExpired, .wrongRound, .wrongBaseModel, .schemaMismatch,
-        .elementCountMismatch, .nonFiniteValues, .corruptUpdate, .bodyTooLarge,
+        APIErrorCode.noSuchLease, .duplicate, .leaseExpired, .staleUpdate, .wrongRound, .wrongBaseModel,
+        .schemaMismatch, .elementCountMismatch, .nonFiniteValues, .corruptUpdate, .bodyTooLarge,
     ].map(\.rawValue)
 
     /// Descriptor of the per-reason rejection counters (created on first sight of a reason).

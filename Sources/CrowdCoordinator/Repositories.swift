@@ -33,20 +33,33 @@ public protocol RoundRepository: Sendable {
     func insertLease(_ lease: LeaseRecord) throws
     func lease(id: String) throws -> LeaseRecord?
     func leases(round: UInt64) throws -> [LeaseRecord]
+    /// Every lease of `round` plus the open leases of rounds `openSince…round` (what a restart needs).
+    func leasesForRestore(round: UInt64, openSince: UInt64) throws -> [LeaseRecord]
     func markLeasesExpired(ids: [String]) throws
     func acceptedUpdate(leaseID: String) throws -> AcceptedUpdateRecord?
     /// In ONE transaction: inserts the update (folding it into its round), appends the ledger entry, marks the lease
     /// accepted and bumps the round's counters. Throws if the lease already has an accepted update.
     func accept(_ update: AcceptedUpdateRecord, bytesIn: Int) throws
-    /// (samples, envelope) of every accepted update of `round`, in acceptance order.
+    /// (samples, envelope) of every accepted update whose lease is of `round`, in acceptance order.
     func acceptedEnvelopes(round: UInt64) throws -> [(samples: Int, envelope: Data)]
+    /// Every update folded into `round` (its aggregation input), in acceptance order.
+    func foldedUpdates(round: UInt64) throws -> [FoldedUpdate]
+    /// How many updates are folded into `round`.
+    func foldedCount(round: UInt64) throws -> Int
+    /// Σ samples / Σ (accepted − issued) over the peer's last `last` accepted leases; nil without history.
+    func recentThroughput(peerID: String, last: Int) throws -> Double?
     /// Records a rejected upload (counter only; no credit).
     func recordRejection(peerID: String?, leaseID: String?, code: String, bytes: Int, at time: Double) throws
-    /// In ONE transaction: records the new checkpoint and its evaluation, closes `round`, saves the outer optimizer
-    /// state, and opens round `round + 1` from the new checkpoint unless `openNext` is false.
+    /// In ONE transaction: records the new checkpoint, closes `round`, expires the open leases
+    /// of rounds before `expireOpenLeasesBefore`, saves the outer optimizer state, and opens round `round + 1` from
+    /// the new checkpoint unless `openNext` is false. The round's evaluation is recorded later (`insertEvaluation`).
     func closeRound(
-        _ round: UInt64, checkpoint: CheckpointRecord, evaluation: EvaluationRecord, outerState: Data,
-        nextSeed: UInt64, openNext: Bool, at time: Double) throws
+        _ round: UInt64, checkpoint: CheckpointRecord, outerState: Data,
+        nextSeed: UInt64, openNext: Bool, expireOpenLeasesBefore: UInt64, at time: Double) throws
+    /// Records (or replaces) the evaluation of a closed round's result.
+    func insertEvaluation(_ evaluation: EvaluationRecord, at time: Double) throws
+    /// The checkpoints of the newest `limit` closed rounds that have a result but no evaluation, newest first.
+    func roundsAwaitingEvaluation(limit: Int) throws -> [CheckpointRecord]
     /// The outer optimizer's momentum after the last closed round, if any.
     func outerState() throws -> (round: UInt64, momentum: Data)?
 }

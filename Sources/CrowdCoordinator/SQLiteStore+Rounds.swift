@@ -28,9 +28,10 @@ extension SQLiteStore: RoundRepository {
         let receipt = Receipt(
             receiptID: row["receipt_id"], leaseID: row["lease_id"], round: UInt64(sql: row["round"]),
             samples: row["samples"], credit: row["credit"], acceptedAt: row["accepted_at"], sha256: row["sha256"])
+        let folded: Int64? = row["folded_round"]
         return AcceptedUpdateRecord(
             receipt: receipt, peerID: row["peer_id"], bytes: row["bytes"], sha256: row["sha256"],
-            trainLoss: row["train_loss"], envelope: row["envelope"])
+            trainLoss: row["train_loss"], envelope: row["envelope"], foldedRound: folded.map { UInt64(sql: $0) })
     }
 
     public func currentRound() throws -> RoundRecord? {
@@ -125,6 +126,18 @@ extension SQLiteStore: RoundRepository {
         }
     }
 
+    public func leasesForRestore(round: UInt64, openSince: UInt64) throws -> [LeaseRecord] {
+        try pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM leases WHERE round = ? OR (status = 'open' AND round >= ? AND round < ?)
+                    ORDER BY round, slot
+                    """, arguments: [round.sqlValue, openSince.sqlValue, round.sqlValue]
+            ).map(Self.lease)
+        }
+    }
+
     public func markLeasesExpired(ids: [String]) throws {
         guard !ids.isEmpty else { return }
         try pool.write { db in
@@ -142,17 +155,18 @@ extension SQLiteStore: RoundRepository {
     }
 
     public func accept(_ u: AcceptedUpdateRecord, bytesIn: Int) throws {
+        let folded = u.foldedRound ?? u.receipt.round
         try pool.write { db in
             let r = u.receipt
             try db.execute(
                 sql: """
                     INSERT INTO updates (lease_id, round, peer_id, samples, bytes, sha256, train_loss, envelope,
-                                         receipt_id, credit, accepted_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                         receipt_id, credit, accepted_at, folded_round)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     r.leaseID, r.round.sqlValue, u.peerID, r.samples, u.bytes, u.sha256, u.trainLoss, u.envelope,
-                    r.receiptID, r.credit, r.acceptedAt,
+                    r.receiptID, r.credit, r.acceptedAt, folded.sqlValue,
                 ])
             try db.execute(
                 sql: """
@@ -163,7 +177,7 @@ extension SQLiteStore: RoundRepository {
             try db.execute(sql: "UPDATE leases SET status = 'accepted' WHERE id = ?", arguments: [r.leaseID])
             try db.execute(
                 sql: "UPDATE rounds SET updates = updates + 1, samples = samples + ? WHERE number = ?",
-                arguments: [r.samples, r.round.sqlValue])
+                arguments: [r.samples, folded.sqlValue])
             try Self.bump("bytes_in", by: bytesIn, db)
             try db.execute(
                 sql: "UPDATE peers SET last_seen = MAX(COALESCE(last_seen, 0), ?) WHERE id = ?",
@@ -181,6 +195,46 @@ extension SQLiteStore: RoundRepository {
         return rows.map { ($0.samples, $0.envelope) }
     }
 
+    public func foldedUpdates(round: UInt64) throws -> [FoldedUpdate] {
+        try pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT round, samples, envelope FROM updates WHERE folded_round = ? ORDER BY accepted_at, lease_id
+                    """, arguments: [round.sqlValue]
+            ).map {
+                FoldedUpdate(leaseRound: UInt64(sql: $0["round"]), samples: $0["samples"], envelope: $0["envelope"])
+            }
+        }
+    }
+
+    public func foldedCount(round: UInt64) throws -> Int {
+        try pool.read { db in
+            try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM updates WHERE folded_round = ?", arguments: [round.sqlValue]) ?? 0
+        }
+    }
+
+    public func recentThroughput(peerID: String, last: Int) throws -> Double? {
+        let sums: [Double] = try pool.read { db in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT SUM(samples) AS s, SUM(seconds) AS t FROM (
+                            SELECT u.samples AS samples, u.accepted_at - l.issued_at AS seconds
+                            FROM updates u JOIN leases l ON l.id = u.lease_id
+                            WHERE u.peer_id = ? ORDER BY u.accepted_at DESC LIMIT ?)
+                        """, arguments: [peerID, last])
+            else { return [] }
+            let s: Double? = row["s"]
+            let t: Double? = row["t"]
+            return [s ?? 0, t ?? 0]
+        }
+        guard sums.count == 2, sums[0] > 0, sums[1] > 0 else { return nil }
+        return sums[0] / sums[1]
+    }
+
     public func recordRejection(peerID: String?, leaseID: String?, code: String, bytes: Int, at time: Double)
         throws
     {
@@ -193,19 +247,18 @@ extension SQLiteStore: RoundRepository {
     }
 
     public func closeRound(
-        _ round: UInt64, checkpoint: CheckpointRecord, evaluation: EvaluationRecord, outerState: Data,
-        nextSeed: UInt64, openNext: Bool, at time: Double
+        _ round: UInt64, checkpoint: CheckpointRecord, outerState: Data,
+        nextSeed: UInt64, openNext: Bool, expireOpenLeasesBefore: UInt64, at time: Double
     ) throws {
         try pool.write { db in
             try Self.insert(checkpoint, db)
-            try Self.insert(evaluation, db, at: time)
             try db.execute(
                 sql: "UPDATE rounds SET closed_at = ?, result_version = ? WHERE number = ? AND closed_at IS NULL",
                 arguments: [time, checkpoint.version, round.sqlValue])
             guard db.changesCount == 1 else { throw CoordinatorError("round \(round) is not open; cannot close it") }
             try db.execute(
-                sql: "UPDATE leases SET status = 'expired' WHERE round = ? AND status = 'open'",
-                arguments: [round.sqlValue])
+                sql: "UPDATE leases SET status = 'expired' WHERE round < ? AND status = 'open'",
+                arguments: [max(expireOpenLeasesBefore, openNext ? 0 : round + 1).sqlValue])
             try db.execute(
                 sql: "INSERT OR REPLACE INTO outer_state (id, round, momentum) VALUES (1, ?, ?)",
                 arguments: [round.sqlValue, outerState])
@@ -214,6 +267,25 @@ extension SQLiteStore: RoundRepository {
                     sql: "INSERT INTO rounds (number, base_version, seed, opened_at) VALUES (?, ?, ?, ?)",
                     arguments: [(round + 1).sqlValue, checkpoint.version, nextSeed.sqlValue, time])
             }
+        }
+    }
+
+    public func insertEvaluation(_ evaluation: EvaluationRecord, at time: Double) throws {
+        try pool.write { db in try Self.insert(evaluation, db, at: time) }
+    }
+
+    public func roundsAwaitingEvaluation(limit: Int) throws -> [CheckpointRecord] {
+        try pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT c.version, c.round, c.path, c.bytes, c.created_at
+                    FROM rounds r JOIN checkpoints c ON c.version = r.result_version
+                    WHERE r.number > 0 AND r.closed_at IS NOT NULL
+                        AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.round = r.number)
+                    ORDER BY r.number DESC LIMIT ?
+                    """, arguments: [limit]
+            ).map(Self.checkpoint)
         }
     }
 

@@ -95,6 +95,18 @@ public final class SQLiteStore: Sendable {
                         id INTEGER PRIMARY KEY CHECK (id = 1), round INTEGER NOT NULL, momentum BLOB NOT NULL);
                     """)
         }
+        // Async aggregation: an update is folded into the round that was collecting when it was accepted, which
+        // may be later than its lease's round. Existing rows were folded into their lease's round.
+        m.registerMigration("2026-11-27-folded-round") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE updates ADD COLUMN folded_round INTEGER;
+                    UPDATE updates SET folded_round = round;
+                    CREATE INDEX updates_folded_round ON updates(folded_round);
+                    CREATE INDEX updates_peer ON updates(peer_id, accepted_at);
+                    CREATE INDEX leases_status_round ON leases(status, round);
+                    """)
+        }
         return m
     }
 }

@@ -38,6 +38,17 @@ public struct AcceptedUpdateRecord: Sendable, Equatable {
     public var trainLoss: Double?
     /// The envelope bytes (decoded again at aggregation).
     public var envelope: Data
+    /// Round whose aggregation this update joins: the lease's round in sync mode, the round collecting at
+    /// acceptance in async mode. nil = the lease's round.
+    public var foldedRound: UInt64? = nil
+}
+
+/// An accepted update as aggregation reads it.
+public struct FoldedUpdate: Sendable, Equatable {
+    /// Round the lease was issued in: the envelope was computed from that round's base model.
+    public var leaseRound: UInt64
+    public var samples: Int
+    public var envelope: Data
 }
 
 /// A round. Round 0 is the initial model (closed at init); round n ≥ 1 trains from `baseVersion`.

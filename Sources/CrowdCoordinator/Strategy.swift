@@ -2,11 +2,17 @@
 public struct WeightedUpdate: Sendable {
     public var delta: [Float]
     public var samples: Int
+    /// Model versions between the update's base and the model it is applied to (0 in sync mode).
+    public var staleness: Int
 
-    public init(delta: [Float], samples: Int) {
+    public init(delta: [Float], samples: Int, staleness: Int = 0) {
         self.delta = delta
         self.samples = samples
+        self.staleness = staleness
     }
+
+    /// The staleness scale 1/√(1 + s) (1 when fresh).
+    public var scale: Double { AggregationConfig.stalenessScale(staleness) }
 }
 
 /// How a round's updates become the next global model (Flower's `Strategy`).

@@ -9,6 +9,12 @@ import NIOSSL
 /// It trusts exactly one CA — the campaign's `ca.pem` — and nothing from the system trust store,
 /// so a volunteer talks to the coordinator the operator set up and to nobody else. Plain `http://`
 /// URLs are refused before any byte is sent. Call `shutdown()` when done (AsyncHTTPClient requires it).
+///
+/// With `live` settings it holds the daemon's bandwidth caps (`limits.uploadBytesPerSecond`,
+/// `downloadBytesPerSecond`, read at every chunk): request bodies are streamed in chunks of about a tenth
+/// of a second of traffic, each released by a token bucket; response bodies are read chunk by chunk and
+/// the next chunk is asked for only when the bucket allows, so backpressure stops reading the socket and
+/// TCP slows the sender.
 public final class CoordinatorClient: Sendable {
     /// Base URL, `https://host:port`, without a trailing slash.
     public let baseURL: String
@@ -16,6 +22,10 @@ public final class CoordinatorClient: Sendable {
     public let secret: String?
     let http: HTTPClient
     let timeout: TimeAmount
+    /// Paces request bodies (upload cap).
+    let upload: BandwidthPacer
+    /// Paces response bodies (download cap).
+    let download: BandwidthPacer
 
     /// - Parameters:
     ///   - baseURL: `https://HOST:PORT` of the coordinator.
@@ -24,9 +34,10 @@ public final class CoordinatorClient: Sendable {
     ///   - timeoutSeconds: per-request limit (models and shards included).
     ///   - connectTimeoutSeconds: limit for establishing a connection, TLS handshake included (AsyncHTTPClient
     ///     keeps retrying a refused connection until then).
+    ///   - live: the daemon's settings, for its bandwidth caps (nil: no caps).
     public init(
         baseURL: String, caPEM: [UInt8], secret: String? = nil, timeoutSeconds: Int64 = 120,
-        connectTimeoutSeconds: Int64 = 10
+        connectTimeoutSeconds: Int64 = 10, live: PeerLiveSettings? = nil
     ) throws {
         var url = baseURL.trimmingCharacters(in: .whitespaces)
         while url.hasSuffix("/") { url.removeLast() }
@@ -51,14 +62,19 @@ public final class CoordinatorClient: Sendable {
         self.baseURL = url
         self.secret = secret
         self.timeout = .seconds(timeoutSeconds)
+        self.upload = BandwidthPacer(rate: { live?.current.limits.uploadBytesPerSecond })
+        self.download = BandwidthPacer(rate: { live?.current.limits.downloadBytesPerSecond })
     }
 
     /// Convenience: reads the CA from a file.
-    public convenience init(baseURL: String, caFile: String, secret: String? = nil, timeoutSeconds: Int64 = 120) throws {
+    public convenience init(
+        baseURL: String, caFile: String, secret: String? = nil, timeoutSeconds: Int64 = 120,
+        live: PeerLiveSettings? = nil
+    ) throws {
         guard let pem = FileManager.default.contents(atPath: caFile) else {
             throw PeerError("cannot read the CA certificate \(caFile); pass --ca with the campaign's ca.pem")
         }
-        try self.init(baseURL: baseURL, caPEM: Array(pem), secret: secret, timeoutSeconds: timeoutSeconds)
+        try self.init(baseURL: baseURL, caPEM: Array(pem), secret: secret, timeoutSeconds: timeoutSeconds, live: live)
     }
 
     /// Releases connections and threads. Must be called once before the client is dropped.
@@ -157,12 +173,34 @@ public final class CoordinatorClient: Sendable {
             guard let secret else { throw PeerError("\(path) needs a peer credential; run `crowdtrain peer join` first") }
             request.headers.add(name: "Authorization", value: "Bearer \(secret)")
         }
-        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        // The deadline covers sending the body; under an upload cap it grows by the time the cap needs.
+        var deadline = timeout
+        if let body {
+            if let rate = upload.rate(), rate > 0 {
+                request.body = .stream(PacedBody(data: body, pacer: upload), length: .known(Int64(body.count)))
+                deadline = deadline + .seconds(Int64(body.count / rate) + 1)
+            } else {
+                request.body = .bytes(ByteBuffer(bytes: body))
+            }
+        }
         let response: HTTPClientResponse
-        let buffer: ByteBuffer
+        var buffer = ByteBuffer()
         do {
-            response = try await http.execute(request, timeout: timeout)
-            buffer = try await response.body.collect(upTo: maxBytes)
+            response = try await http.execute(request, timeout: deadline)
+            for try await chunk in response.body {
+                guard buffer.readableBytes + chunk.readableBytes <= maxBytes else {
+                    // As before (collect(upTo:)): a transport failure, retried later.
+                    throw CoordinatorClientError(
+                        status: nil, code: "transport",
+                        message:
+                            "\(method) \(path) answered more than \(maxBytes) bytes; is the coordinator the same version?")
+                }
+                let n = chunk.readableBytes
+                var chunk = chunk
+                buffer.writeBuffer(&chunk)
+                // Asking for the next chunk only when the cap allows is the backpressure that slows the sender.
+                try await download.acquire(n)
+            }
         } catch let error as CoordinatorClientError {
             throw error
         } catch {

@@ -18,15 +18,25 @@ public struct LeaseWork: Sendable {
 ///
 /// Model and optimizer come from the checkpoint and the lease (never from peer settings), the batch
 /// sampler is seeded from the lease seed, so a lease replayed on another machine produces the same Δ
-/// at the same thread count. Training runs in chunks so the daemon can stop between two chunks.
+/// at the same thread count. `shouldStop` is asked before every step, so a stop costs at most one step;
+/// the run can hand out `LeaseProgress` snapshots and start again from one, with exactly the Δ of an
+/// uninterrupted run.
 public enum LeaseTrainer {
-    /// Steps per chunk between two checks of `shouldStop`.
-    public static let chunkSteps = 8
-
     /// Trains; returns nil when `shouldStop` turned true before the last step.
-    /// - Throws: `PeerError`/`CheckpointError`/`ConfigurationError` when the inputs do not fit the lease.
+    /// - Parameters:
+    ///   - resume: progress saved by an earlier run of this lease: restores θ and the optimizer state and
+    ///     skips the batches already trained on.
+    ///   - saveEvery: seconds of training between two periodic snapshots (`.infinity`: none).
+    ///   - saveNow: asked before every step; true writes a snapshot first (e.g. a suspension is starting).
+    ///   - save: receives each snapshot: periodic, on `saveNow`, and when stopping; never twice for the same
+    ///     step, never for the finished lease, never before the first new step.
+    ///   - shouldStop: asked before every step; may block (suspension) and returns true to stop.
+    /// - Throws: `PeerError`/`CheckpointError`/`ConfigurationError` when the inputs do not fit the lease,
+    ///   `LeaseProgressMismatch` when `resume` does not belong to this lease and model.
     public static func train(
-        lease: Lease, checkpoint: Checkpoint, shards: [ShardPayload], shouldStop: () -> Bool = { false }
+        lease: Lease, checkpoint: Checkpoint, shards: [ShardPayload], resume: LeaseProgress? = nil,
+        saveEvery: Double = .infinity, saveNow: () -> Bool = { false }, save: (LeaseProgress) -> Void = { _ in },
+        shouldStop: () -> Bool = { false }
     ) throws -> LeaseWork? {
         guard checkpoint.schemaHash == lease.schemaHash else {
             throw PeerError(
@@ -40,24 +50,68 @@ public enum LeaseTrainer {
         let inner = InnerOptimizerConfig(peerLease: lease.inner)
         let optimizer = try inner.make(for: model.layout)
         let nextBatch = try sampler(lease: lease, shards: shards)
-        let lr = inner.lr
         var lossSum = 0.0, samples = 0, seconds = 0.0, done = 0
+        if let resume {
+            try restore(resume, lease: lease, model: model, optimizer: optimizer)
+            // The sampler is a seeded stream: skipping the batches already used puts it where the stop left it.
+            for _ in 0..<resume.steps { _ = nextBatch() }
+            (lossSum, samples, seconds, done) = (resume.lossSum, resume.samples, resume.seconds, resume.steps)
+        }
+        var savedStep = done, sinceSave = 0.0
+        func snapshot() -> LeaseProgress {
+            savedStep = done
+            sinceSave = 0
+            return LeaseProgress(
+                lease: lease, steps: done, lossSum: lossSum, samples: samples, seconds: seconds,
+                params: model.params.toArray(), optimizer: optimizer.state, savedAt: Date().timeIntervalSince1970)
+        }
+        let lr = inner.lr
         while done < lease.steps {
-            if shouldStop() { return nil }
-            let n = min(chunkSteps, lease.steps - done)
+            if done > savedStep && saveNow() { save(snapshot()) }
+            if shouldStop() {
+                if done > savedStep { save(snapshot()) }
+                return nil
+            }
+            // One step per call keeps the loss sum identical however the run was cut.
             let r = LocalTrainer.run(
-                model: model, optimizer: optimizer, steps: n, lr: { _ in lr }, gradClip: inner.gradClip,
+                model: model, optimizer: optimizer, steps: 1, lr: { _ in lr }, gradClip: inner.gradClip,
                 nextBatch: nextBatch)
-            lossSum += Double(r.meanLoss) * Double(n)
+            lossSum += Double(r.meanLoss)
             samples += r.samples
             seconds += r.seconds
-            done += n
+            sinceSave += r.seconds
+            done += 1
+            if sinceSave >= saveEvery && done < lease.steps { save(snapshot()) }
         }
         var delta = [Float](repeating: 0, count: start.count)
         let end = model.params.base
         for i in 0..<start.count { delta[i] = start[i] - end[i] }
         let run = LocalRun(meanLoss: Float(lossSum / Double(done)), steps: done, samples: samples, seconds: seconds)
         return LeaseWork(delta: delta, run: run, schemaHash: checkpoint.schemaHash)
+    }
+
+    /// Puts `progress` into `model` and `optimizer`, after checking it belongs to `lease`.
+    static func restore(
+        _ progress: LeaseProgress, lease: Lease, model: any TrainableModel, optimizer: any Optimizer
+    ) throws {
+        let what = "saved progress of lease \(progress.lease.leaseID.prefix(8))"
+        guard progress.lease.leaseID == lease.leaseID, progress.lease.modelVersion == lease.modelVersion,
+              progress.lease.seed == lease.seed, progress.lease.steps == lease.steps,
+              progress.lease.batch == lease.batch, progress.lease.inner == lease.inner
+        else { throw LeaseProgressMismatch("\(what) is for other work than lease \(lease.leaseID.prefix(8))") }
+        guard progress.steps >= 0, progress.steps < lease.steps else {
+            throw LeaseProgressMismatch("\(what) is at \(progress.position)")
+        }
+        guard progress.params.count == model.params.count else {
+            throw LeaseProgressMismatch(
+                "\(what) holds \(progress.params.count) parameters; the model has \(model.params.count)")
+        }
+        do { try optimizer.restore(progress.optimizer) } catch {
+            throw LeaseProgressMismatch("\(what): \(error)")
+        }
+        progress.params.withUnsafeBufferPointer { src in
+            if let b = src.baseAddress { model.params.base.update(from: b, count: src.count) }
+        }
     }
 
     /// The lease's batch source over the concatenation of its shards.

@@ -17,6 +17,11 @@ import ServiceLifecycle
 /// Before each request and between two training chunks it checks `SuspendPolicy` (`pause.json`, idle-only,
 /// AC-only, hours, daily data cap; about twice a second while suspended): suspended, it makes no requests,
 /// holds a lease in progress in memory and shows the reasons in `status.json` (state `suspended`).
+///
+/// Resource limits (`config.limits`, then `live` after reloads): every thread runs at niceness `limits.nice`;
+/// training is duty-cycled to `limits.cpuLimitPercent` of `threads` cores (`CPUThrottle`); traffic is paced
+/// to the bandwidth caps (`CoordinatorClient`); the daily data cap's count survives restarts (`usage.json`);
+/// a lease whose model would not fit `limits.memoryLimitBytes` is refused and work stops (`MemoryGuard`).
 public struct PeerDaemon: Service {
     public let paths: PeerPaths
     public let config: PeerRunConfig
@@ -48,11 +53,17 @@ public struct PeerDaemon: Service {
 
     public func run() async throws {
         let credential = try PeerCredential.read(from: paths.credential)
-        let client = try CoordinatorClient(baseURL: credential.coordinator, caFile: paths.caCertificate, secret: credential.secret)
+        let client = try CoordinatorClient(
+            baseURL: credential.coordinator, caFile: paths.caCertificate, secret: credential.secret, live: live)
         try paths.create()
         ComputeThreads.set(config.threads)
         let stop = StopFlag()
-        let monitor = SuspendMonitor(policy: SuspendPolicy(settings: suspend), pausePath: PauseFile.path(in: paths))
+        let monitor = SuspendMonitor(
+            policy: SuspendPolicy(settings: live.current.suspend), pausePath: PauseFile.path(in: paths), live: live,
+            usagePath: UsageFile.path(in: paths))
+        let reniced = Self.applyNiceness(live.current.limits.nice, logger: logger)
+        let follower = Task { await Self.followNiceness(live: live, applied: reniced, logger: logger) }
+        defer { follower.cancel() }
         let session = PeerSession(
             paths: paths, config: config, client: client, stop: stop, output: output, logger: logger, suspend: monitor,
             live: live)
@@ -73,6 +84,23 @@ public struct PeerDaemon: Service {
 }
 
 extension PeerDaemon {
+    /// Sets `nice` on every thread of the process; logs the first failure. Returns the value applied.
+    static func applyNiceness(_ nice: Int, logger: Logger) -> Int {
+        let failures = Niceness.applyToAllThreads(nice)
+        if let first = failures.first { logger.warning("\(first)") }
+        return nice
+    }
+
+    /// Re-applies the niceness when a reload changes it (checked twice a second until cancelled).
+    static func followNiceness(live: PeerLiveSettings, applied: Int, logger: Logger) async {
+        var applied = applied
+        while !Task.isCancelled {
+            try? await Task.sleep(nanoseconds: 500_000_000)
+            let nice = live.current.limits.nice
+            if nice != applied { applied = applyNiceness(nice, logger: logger) }
+        }
+    }
+
     /// Runs the daemon in its own `ServiceGroup` until it finishes or SIGTERM/SIGINT arrives
     /// (graceful shutdown); rethrows the daemon's error.
     public func runUntilSignalled() async throws {

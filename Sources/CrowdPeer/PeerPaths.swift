@@ -6,10 +6,12 @@ import Foundation
 /// |---|---|---|
 /// | `credential.json` | coordinator URL, peer id, secret (mode 0600) | `peer join` |
 /// | `ca.pem` | the only CA the peer trusts | `peer join` |
+/// | `peer.json` | the volunteer's settings (optional; `PeerConfigFile`, `Config/peer.example.json`) | by you |
 /// | `status.json` | what the daemon is doing, lifetime contribution, last receipts | every state change |
 /// | `receipts.jsonl` | one JSON receipt per accepted update (append-only) | after each upload |
 /// | `pause.json` | present while paused by `crowdtrain peer pause` (optional `until`); removed by `peer resume` | on pause/resume |
 /// | `residual.bin` | error-feedback residual of the codec | after each finished lease |
+/// | `usage.json` | bytes sent and received today, for the daily data cap (survives restarts) | after each transfer |
 /// | `progress.bin` | the lease in progress: steps done, parameters, optimizer state (resume after a stop) | while training |
 /// | `pending.bin` | a finished, encoded update not yet acknowledged (re-sent with the same lease id) | before upload |
 /// | `cache/models/<sha256>.ckpt` | model checkpoints by version hash | on download |
@@ -27,6 +29,8 @@ public struct PeerPaths: Sendable, Equatable {
     public var credential: String { root + "/credential.json" }
     public var caCertificate: String { root + "/ca.pem" }
     public var status: String { root + "/status.json" }
+    /// The default config file (`PeerConfigFile`).
+    public var config: String { root + "/" + PeerConfigFile.defaultName }
     public var receipts: String { root + "/receipts.jsonl" }
     public var residual: String { root + "/residual.bin" }
     public var pending: String { root + "/pending.bin" }

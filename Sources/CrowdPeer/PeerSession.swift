@@ -66,6 +66,8 @@ final class PeerSession {
             next.round = lease.round
             next.leaseID = lease.leaseID
         }
+        // The settings in force (a SIGHUP reload changes them: the next state write shows it).
+        next.settings = PeerStatus.Settings(live.current, generation: live.generation)
         // Polling for work repeats the same state many times a second: write only what changed.
         let changed = next != status || lastWrittenState != state
         status = next
@@ -86,6 +88,9 @@ final class PeerSession {
 
     func loop() async throws {
         setState(.starting)
+        for name in StaleTemporaryFiles.sweep([paths.root, paths.modelCache, paths.shardCache]) {
+            logger.info("removed \(name), left by a process that was killed while writing it")
+        }
         while !stopping {
             if let max = config.maxLeases, finishedLeases >= max { return }
             await waitWhileSuspended()
@@ -191,6 +196,8 @@ final class PeerSession {
         monitor: SuspendMonitor, stop: StopFlag, status: PeerStatus, path: String, deadline: Double,
         output: @Sendable (String) -> Void
     ) -> Bool {
+        // The CPU cap first: a pause that starts during its sleep is seen right after.
+        monitor.throttle?.pace(shouldStop: { stop.isSet })
         var shown: [SuspendReason] = []
         while !stop.isSet {
             let d = shown.isEmpty ? monitor.evaluate(maxAge: SuspendMonitor.pollInterval / 2) : monitor.evaluate()
@@ -200,6 +207,7 @@ final class PeerSession {
                     s.updatedAt = monitor.probes.now()
                     try? s.write(to: path, durable: false)
                     output("resumed the lease in progress")
+                    monitor.throttle?.reset()
                 }
                 return false
             }
@@ -241,6 +249,7 @@ final class PeerSession {
         setState(.downloading, lease: lease)
         let modelBytes = try await fetch(.model, lease.modelVersion)
         let checkpoint = try Checkpoint.decode(modelBytes, path: "model \(lease.modelVersion.prefix(12))")
+        try MemoryGuard.check(checkpoint, lease: lease, live: live, monitor: suspend)
         var shards: [ShardPayload] = []
         for id in lease.shardIDs {
             if let known = decodedShards[id] {
@@ -254,17 +263,40 @@ final class PeerSession {
             shards.append(payload)
         }
         setState(.training, lease: lease)
+        // A SIGHUP may have changed the thread count: it applies from the next lease on.
+        ComputeThreads.set(live.current.threads)
         let stop = self.stop
         let payloads = shards
         let monitor = suspend, base = status, path = paths.status, output = self.output
-        let work = try await Self.onThread {
-            try LeaseTrainer.train(lease: lease, checkpoint: checkpoint, shards: payloads, shouldStop: {
-                Self.holdWhileSuspended(
-                    monitor: monitor, stop: stop, status: base, path: path, deadline: lease.deadline, output: output)
-            })
+        let saver = LeaseProgressSaver(path: paths.progress, logger: logger)
+        var resume = savedProgress(for: lease)
+        func run(from: LeaseProgress?) async throws -> LeaseWork? {
+            try await Self.onThread {
+                try LeaseTrainer.train(
+                    lease: lease, checkpoint: checkpoint, shards: payloads, resume: from,
+                    saveEvery: Self.progressSaveSeconds,
+                    // Fresher than holdWhileSuspended's check, so this one sees a pause first and saves.
+                    saveNow: { monitor.evaluate(maxAge: SuspendMonitor.pollInterval / 5).stopsTraining },
+                    save: saver.save,
+                    shouldStop: {
+                        Self.holdWhileSuspended(
+                            monitor: monitor, stop: stop, status: base, path: path, deadline: lease.deadline,
+                            output: output)
+                    })
+            }
+        }
+        let work: LeaseWork?
+        do {
+            work = try await run(from: resume)
+        } catch let mismatch as LeaseProgressMismatch {
+            logger.warning("\(mismatch)")
+            output("ignored progress.bin (\(mismatch)): training lease \(lease.leaseID.prefix(8)) from its start")
+            LeaseProgressFile.remove(paths.progress)
+            resume = nil
+            work = try await run(from: nil)
         }
         if let work { samplesPerSecond = work.run.samplesPerSecond }
-        else { output("round \(lease.round): stopped mid-lease; lease \(lease.leaseID.prefix(8)) abandoned") }
+        else { reportStopped(lease, saver: saver, resumedAt: resume?.steps) }
         return work
     }
 
@@ -272,6 +304,8 @@ final class PeerSession {
     static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             let thread = Thread {
+                // Linux keeps niceness per thread: this one must be as polite as the rest of the daemon.
+                Niceness.applyToCurrentThread()
                 continuation.resume(with: Result { try body() })
             }
             thread.stackSize = 16 << 20
@@ -306,6 +340,8 @@ final class PeerSession {
             deadline: lease.deadline, finishedAt: Date().timeIntervalSince1970)
         let pending = PendingUpdate(info: info, envelope: envelope, residualAfter: feedback.residual)
         try pending.write(to: paths.pending)
+        // Only now is the lease's progress obsolete: a crash before this line resumes it, after it re-sends.
+        LeaseProgressFile.remove(paths.progress)
         return pending
     }
 
@@ -320,6 +356,7 @@ final class PeerSession {
             return false
         }
         guard let pending else { return false }
+        dropProgress(ofLease: pending.info.leaseID)
         leaseBytesDown = 0
         try await upload(pending)
         return true

@@ -10,17 +10,19 @@ import Foundation
 /// |---|---|---|
 /// | `state` | string | `starting`, `leasing`, `downloading`, `training`, `uploading`, `waiting`, `backingOff`, `suspended`, `stopped` |
 /// | `reason` | string? | why the daemon waits, backs off or is suspended (coordinator message or network error) |
-/// | `suspendReasons` | [string]? | while `suspended`: `paused`, `userActive`, `onBattery`, `outsideHours`, `quotaReached` |
+/// | `suspendReasons` | [string]? | while `suspended`: `paused`, `userActive`, `onBattery`, `outsideHours`, `quotaReached`, `memoryLimit` |
 /// | `round`, `leaseID` | number?, string? | the lease being worked on |
 /// | `updatedAt` | number | Unix seconds of this write |
 /// | `lifetime` | object | totals over all runs: leases, accepted, rejected, samples, credit (GFLOP), bytesUp, bytesDown, trainSeconds |
 /// | `lastReceipts` | [object] | the last receipts (newest last) |
 /// | `lastRejection` | object? | code, message, round, at |
+/// | `settings` | object? | the settings the daemon runs with now (see `Settings`; rewritten after a SIGHUP reload) |
 public struct PeerStatus: Codable, Sendable, Equatable {
     /// What the daemon is doing.
     public enum State: String, Codable, Sendable {
         case starting, leasing, downloading, training, uploading, waiting, backingOff, stopped
-        /// Not working: see `suspendReasons` (paused, user active, on battery, outside hours, quota reached).
+        /// Not working: see `suspendReasons` (paused, user active, on battery, outside hours, quota reached,
+        /// memory limit).
         case suspended
     }
 
@@ -64,6 +66,64 @@ public struct PeerStatus: Codable, Sendable, Equatable {
         }
     }
 
+    /// The settings a daemon runs with: threads, limits and schedule (from flags, environment and `peer.json`).
+    ///
+    /// Keys: `threads`, `cpuLimitPercent`, `nice`, `uploadBytesPerSecond`?, `downloadBytesPerSecond`?,
+    /// `memoryLimitBytes`?, `idleOnlyMinutes`?, `acOnly`, `hours`? (`start-end`), `dailyDataCap`? (bytes),
+    /// `generation` (0 as started, +1 per reload). Absent keys mean "no cap" / "off".
+    public struct Settings: Codable, Sendable, Equatable {
+        public var threads: Int
+        public var cpuLimitPercent: Int
+        public var nice: Int
+        public var uploadBytesPerSecond: Int?
+        public var downloadBytesPerSecond: Int?
+        public var memoryLimitBytes: Int?
+        public var idleOnlyMinutes: Int?
+        public var acOnly: Bool
+        public var hours: String?
+        public var dailyDataCap: Int?
+        public var generation: Int
+
+        public init(_ s: PeerLiveSettings.Snapshot, generation: Int = 0) {
+            threads = s.threads
+            cpuLimitPercent = s.limits.cpuLimitPercent
+            nice = s.limits.nice
+            uploadBytesPerSecond = s.limits.uploadBytesPerSecond
+            downloadBytesPerSecond = s.limits.downloadBytesPerSecond
+            memoryLimitBytes = s.limits.memoryLimitBytes
+            idleOnlyMinutes = s.suspend.idleOnlyMinutes
+            acOnly = s.suspend.acOnly
+            hours = s.suspend.hours?.description
+            dailyDataCap = s.suspend.dailyDataCap
+            self.generation = generation
+        }
+
+        /// `upload 200.0 kB/s, download unlimited`.
+        public var bandwidthText: String {
+            "upload " + (uploadBytesPerSecond.map { ByteCount.format($0) + "/s" } ?? "unlimited") + ", download "
+                + (downloadBytesPerSecond.map { ByteCount.format($0) + "/s" } ?? "unlimited")
+        }
+
+        /// `memory 2.00 GB` or `memory unlimited`.
+        public var memoryText: String { "memory " + (memoryLimitBytes.map { ByteCount.format($0) } ?? "unlimited") }
+
+        /// `2 threads, cpu 50%, nice 10, upload …, download …, memory …`.
+        public var limitsText: String {
+            "\(threads) thread\(threads == 1 ? "" : "s"), cpu \(cpuLimitPercent)%, nice \(nice), \(bandwidthText), "
+                + memoryText
+        }
+
+        /// `always` or `idle 10 min, AC only, hours 22-7, data cap 500.00 MB/day`.
+        public var scheduleText: String {
+            var parts: [String] = []
+            if let m = idleOnlyMinutes { parts.append("idle \(m) min") }
+            if acOnly { parts.append("AC only") }
+            if let h = hours { parts.append("hours \(h)") }
+            if let c = dailyDataCap { parts.append("data cap \(ByteCount.format(c))/day") }
+            return parts.isEmpty ? "always" : parts.joined(separator: ", ")
+        }
+    }
+
     public var state: State = .starting
     public var reason: String?
     /// Raw values of `SuspendReason` while suspended (absent in files of older daemons).
@@ -74,6 +134,8 @@ public struct PeerStatus: Codable, Sendable, Equatable {
     public var lifetime = Lifetime()
     public var lastReceipts: [ReceiptSummary] = []
     public var lastRejection: Rejection?
+    /// The settings the daemon runs with (absent in files of older daemons).
+    public var settings: Settings?
 
     /// How many receipts `lastReceipts` keeps.
     public static let keptReceipts = 10

@@ -49,6 +49,14 @@ public struct PeerStatusReport: Sendable {
         data.split(separator: 0x0A).compactMap { try? JSONDecoder().decode(Receipt.self, from: Data($0)) }
     }
 
+    /// The settings the daemon runs with, as `peer status` shows them: limits, then schedule; nil for a status
+    /// written by an older daemon.
+    public var settingsLines: (limits: String, schedule: String)? {
+        guard let s = status.settings else { return nil }
+        let reloaded = s.generation > 0 ? " (reloaded \(s.generation)×)" : ""
+        return (s.limitsText + reloaded, s.scheduleText)
+    }
+
     /// One sentence on what the daemon is doing.
     public var activity: String {
         let s = status

@@ -16,14 +16,36 @@ import Foundation
 enum StateFile {
     static let version: UInt32 = 1
 
+    /// One section's content; `floats` is appended straight from the array (no intermediate copy, which
+    /// matters for model-sized sections).
+    enum Part {
+        case bytes(Data)
+        case floats([Float])
+
+        var count: Int {
+            switch self {
+            case .bytes(let d): return d.count
+            case .floats(let f): return f.count * MemoryLayout<Float>.size
+            }
+        }
+    }
+
     static func encode(magic: String, sections: [Data]) -> Data {
+        encode(magic: magic, parts: sections.map(Part.bytes))
+    }
+
+    static func encode(magic: String, parts: [Part]) -> Data {
         var out = Data()
+        out.reserveCapacity(8 + 4 + 4 + parts.reduce(0) { $0 + 8 + $1.count } + 8)
         out.append(contentsOf: Array(magic.utf8))
         out.appendLE(version)
-        out.appendLE(UInt32(sections.count))
-        for s in sections {
-            out.appendLE(UInt64(s.count))
-            out.append(s)
+        out.appendLE(UInt32(parts.count))
+        for part in parts {
+            out.appendLE(UInt64(part.count))
+            switch part {
+            case .bytes(let d): out.append(d)
+            case .floats(let f): f.withUnsafeBytes { out.append(contentsOf: $0) }
+            }
         }
         let sum = out.withUnsafeBytes { FNV1a64.hash($0) }
         out.appendLE(sum)
@@ -36,7 +58,9 @@ enum StateFile {
         }
         let data = Data(data)  // rebase to index 0
         guard data.count >= 8 + 4 + 4 + 8 else { throw fail("truncated") }
-        let stored = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: data.count - 8, as: UInt64.self)) }
+        let stored = data.withUnsafeBytes {
+            UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: data.count - 8, as: UInt64.self))
+        }
         let sum = data.withUnsafeBytes { FNV1a64.hash(UnsafeRawBufferPointer(rebasing: $0[0..<(data.count - 8)])) }
         guard stored == sum else { throw fail("checksum mismatch (torn or corrupted)") }
         var r = ByteReader(data.prefix(data.count - 8))
@@ -44,13 +68,19 @@ enum StateFile {
         guard let v: UInt32 = r.le(), v == version else { throw fail("unsupported version") }
         guard let n: UInt32 = r.le() else { throw fail("truncated") }
         var sections: [Data] = []
+        var offset = r.offset
+        let end = data.count - 8
         for _ in 0..<n {
-            guard let len: UInt64 = r.le(), len <= UInt64(r.remaining), let bytes = r.bytes(Int(len)) else {
+            var len = ByteReader(data[offset..<end])
+            guard let count: UInt64 = len.le(), count <= UInt64(end - offset - 8) else {
                 throw fail("truncated section")
             }
-            sections.append(Data(bytes))
+            offset += 8
+            // One copy, indexed from 0 like every other Data the callers handle.
+            sections.append(Data(data[offset..<(offset + Int(count))]))
+            offset += Int(count)
         }
-        guard r.remaining == 0 else { throw fail("trailing bytes") }
+        guard offset == end else { throw fail("trailing bytes") }
         return sections
     }
 

@@ -4,6 +4,10 @@ import Synchronization
 /// The daemon's live view of `SuspendPolicy`: reads `pause.json`, runs the probes (the idle probe at most
 /// every `idleProbeInterval` seconds, since it starts `loginctl`), and counts traffic. Thread-safe: the
 /// training thread asks it between two chunks.
+///
+/// With `live`, every evaluation uses `live.current.suspend` (a SIGHUP reload applies at the next check)
+/// and adds `memoryLimit` while a refused model's need exceeds `live.current.limits.memoryLimitBytes`.
+/// With `usagePath`, the day's traffic survives restarts (`usage.json`, written after each count).
 final class SuspendMonitor: Sendable {
     struct Probes: Sendable {
         var now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
@@ -20,27 +24,70 @@ final class SuspendMonitor: Sendable {
         var idle: IdleState = .unavailable("not probed yet")
         var idleProbedAt = -Double.infinity
         var last: (at: Double, decision: SuspendPolicy.Decision)?
+        /// Bytes the campaign's model needs, once `MemoryGuard` refused it.
+        var memoryNeeded: Int?
     }
 
     let pausePath: String
     let probes: Probes
+    let live: PeerLiveSettings?
+    let usagePath: String?
+    /// The CPU cap, applied by the training thread between chunks (nil without live settings).
+    let throttle: CPUThrottle?
     private let state: Mutex<State>
 
-    init(policy: SuspendPolicy, pausePath: String, probes: Probes = Probes()) {
+    init(
+        policy: SuspendPolicy, pausePath: String, probes: Probes = Probes(), live: PeerLiveSettings? = nil,
+        usagePath: String? = nil
+    ) {
         self.pausePath = pausePath
         self.probes = probes
+        self.live = live
+        self.usagePath = usagePath
+        self.throttle = live.map { CPUThrottle(live: $0) }
+        var policy = policy
+        if let usagePath, let usage = UsageFile.read(from: usagePath) {
+            policy.restore(bytes: usage.bytes, dayStart: usage.dayStart)
+        }
         self.state = Mutex(State(policy: policy))
     }
 
-    /// Counts traffic towards the daily cap.
+    /// Counts traffic towards the daily cap (and saves the day's count when the monitor has a usage file).
     func record(bytes: Int) {
         let now = probes.now()
-        state.withLock { $0.policy.record(bytes: bytes, at: now) }
+        let usage = state.withLock { s -> UsageFile in
+            s.policy.record(bytes: bytes, at: now)
+            return UsageFile(dayStart: s.policy.dayStart, bytes: s.policy.bytesToday)
+        }
+        guard let usagePath else { return }
+        // Advisory: a failed write only loses the count since the last successful one.
+        try? usage.write(to: usagePath)
+    }
+
+    /// Bytes counted towards today's cap.
+    var bytesToday: Int { state.withLock { $0.policy.bytesToday } }
+
+    /// Remembers that the campaign's model needs `bytes` of memory; `memoryLimit` applies while the live limit
+    /// is below that (raising it with a reload resumes work).
+    func refuseModel(needing bytes: Int) {
+        state.withLock { $0.memoryNeeded = bytes }
+    }
+
+    /// The need of a refused model while it still exceeds the limit, else nil.
+    var memoryShortfall: Int? {
+        guard let need = state.withLock({ $0.memoryNeeded }) else { return nil }
+        let limit = live?.current.limits.memoryLimitBytes ?? Int.max
+        return need > limit ? need : nil
     }
 
     func evaluate() -> SuspendPolicy.Decision {
         let now = probes.now()
         let until = PauseFile.read(from: pausePath)?.pausedUntil
+        if let live {
+            let settings = live.current.suspend
+            state.withLock { if $0.policy.settings != settings { $0.policy.settings = settings } }
+        }
+        let memory = memoryShortfall
         let needsIdle = state.withLock { s in
             s.policy.settings.idleOnlyMinutes != nil && now - s.idleProbedAt >= Self.idleProbeInterval
         }
@@ -51,7 +98,14 @@ final class SuspendMonitor: Sendable {
                 s.idle = idle
                 s.idleProbedAt = now
             }
-            let d = s.policy.evaluate(now: now, pausedUntil: until, idle: s.idle, onBattery: battery)
+            var d = s.policy.evaluate(now: now, pausedUntil: until, idle: s.idle, onBattery: battery)
+            if let memory {
+                d.reasons.append(.memoryLimit)
+                let limit = live?.current.limits.memoryLimitBytes ?? 0
+                d.notes.append(
+                    "the model needs about \(MemoryGuard.mib(memory)), the memory limit is \(MemoryGuard.mib(limit)): "
+                        + "raise --memory-limit or leave the campaign")
+            }
             s.last = (now, d)
             return d
         }
@@ -81,6 +135,7 @@ final class SuspendMonitor: Sendable {
             case .onBattery: return "on battery"
             case .outsideHours: return "outside allowed hours"
             case .quotaReached: return "daily data cap reached"
+            case .memoryLimit: return "the campaign's model needs more memory than --memory-limit"
             }
         }
         parts += d.notes

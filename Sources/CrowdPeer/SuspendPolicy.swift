@@ -12,6 +12,8 @@ public enum SuspendReason: String, Codable, Sendable, CaseIterable, Comparable {
     case outsideHours
     /// The daily data cap is used up (resets at local midnight).
     case quotaReached
+    /// The campaign's model needs more memory than `limits.memoryLimitBytes` (until the limit is raised).
+    case memoryLimit
 
     public static func < (a: SuspendReason, b: SuspendReason) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
@@ -117,6 +119,12 @@ public struct SuspendPolicy: Sendable, Equatable {
     public mutating func record(bytes: Int, at now: Double) {
         rollDay(now)
         bytesToday += max(0, bytes)
+    }
+
+    /// Restores the count of a day from `usage.json` (an earlier day's count is dropped at the next roll).
+    public mutating func restore(bytes: Int, dayStart: Double) {
+        self.bytesToday = max(0, bytes)
+        self.dayStart = dayStart
     }
 
     mutating func rollDay(_ now: Double) {

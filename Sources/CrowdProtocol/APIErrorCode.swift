@@ -12,6 +12,9 @@ public enum APIErrorCode: String, Codable, Sendable, CaseIterable {
     case noSuchLease = "no_such_lease"
     /// The lease expired or its round is closed: the update is stale (409).
     case leaseExpired = "lease_expired"
+    /// Async aggregation: the update was computed from a model more than `aggregation.maxStaleness` versions
+    /// older than the current one; it is not accepted and earns no credit — ask for a new lease (409).
+    case staleUpdate = "stale_update"
     /// The envelope's round differs from the lease's round (422).
     case wrongRound = "wrong_round"
     /// The envelope was computed from another base model (422).

@@ -38,3 +38,32 @@ import Testing
         #expect(try tc.count("updates") == 2)
     }
 }
+
+/// The campaign lock: a second coordinator is refused with the holder's pid; the lock dies with its holder.
+@Suite struct CampaignLockTests {
+    @Test func aSecondCoordinatorIsRefusedNamingTheHolder() throws {
+        let tc = try TestCampaign.make()
+        defer { tc.remove() }
+        let paths = CampaignPaths(directory: tc.directory)
+        var held: CampaignLock? = try CampaignLock(paths: paths)
+        do {
+            _ = try CampaignLock(paths: paths)
+            Issue.record("a second lock was granted")
+        } catch let error as CoordinatorError {
+            #expect(error.description.contains("(pid \(ProcessInfo.processInfo.processIdentifier))"))
+            #expect(error.description.contains("is already serving \(paths.directory)"))
+        }
+        #expect(held != nil)
+        held = nil
+        #expect(throws: Never.self) { _ = try CampaignLock(paths: paths) }
+    }
+
+    @Test func aMissingDirectoryIsNamed() {
+        let paths = CampaignPaths(directory: NSTemporaryDirectory() + "crowdtrain-none-\(UUID().uuidString)")
+        #expect {
+            _ = try CampaignLock(paths: paths)
+        } throws: { error in
+            "\(error)".contains("no campaign directory \(paths.directory)")
+        }
+    }
+}

@@ -54,7 +54,35 @@ import Testing
         #expect(m.tick(now: 29) == [])
         #expect(m.tick(now: 30) == [.expireLeases(["L0"])])
         #expect(!m.accepts(leaseID: "L0", round: 1, now: 30))
-        #expect(m.requestLease(peerID: "c", now: 31) == .issue(slot: 2, deadline: 61))
+        // The expired slot 0 (same shards, same seed) is reissued to the next requester.
+        #expect(m.requestLease(peerID: "c", now: 31) == .issue(slot: 0, deadline: 61))
+    }
+
+    @Test func lapsedSlotPrefersAnotherPeerThenFallsBackToTheSamePeer() {
+        var m = RoundStateMachine(settings: settings, round: 1, openedAt: 0)
+        issue(&m, "a", "L0", now: 0)
+        issue(&m, "b", "L1", now: 0)
+        _ = m.updateAccepted(leaseID: "L1")
+        #expect(m.tick(now: 30) == [.expireLeases(["L0"])])
+        #expect(m.freeSlots[0]?.lapsedBy == "a")
+        // The peer that let it lapse waits a moment; another peer (b, done with its own slot) gets it at once.
+        guard case .wait(_, .roundFull) = m.requestLease(peerID: "a", now: 30.5) else {
+            Issue.record("the lapsing peer should wait while the slot is held for others")
+            return
+        }
+        #expect(m.requestLease(peerID: "b", now: 30.5) == .issue(slot: 0, deadline: 60.5))
+        // Nobody else came: after the hold the same peer may take it again.
+        #expect(
+            m.requestLease(peerID: "a", now: 30 + RoundStateMachine.reissueHoldSeconds)
+                == .issue(slot: 0, deadline: 60 + RoundStateMachine.reissueHoldSeconds))
+        m.leaseIssued(id: "L2", peerID: "b", slot: 0, deadline: 60.5)
+        #expect(m.freeSlots.isEmpty && m.slotsIssued == 2)
+        #expect(m.updateAccepted(leaseID: "L2") == [.aggregate(round: 1)])
+    }
+
+    @Test func leaseDurationComesFromTheCaller() {
+        let m = RoundStateMachine(settings: settings, round: 1, openedAt: 0)
+        #expect(m.requestLease(peerID: "a", now: 5, duration: 12) == .issue(slot: 0, deadline: 17))
     }
 
     @Test func deadlineClosesWithMinimumOrExtends() {
@@ -88,6 +116,7 @@ import Testing
             leases: [lease("A", 0, .accepted), lease("B", 1, .open), lease("C", 2, .expired)], finished: false, now: 60)
         #expect(m.round == 4 && m.accepted == 1 && m.slotsIssued == 3)
         #expect(m.openLeases.keys.sorted() == ["B"])
+        #expect(m.freeSlots[2] == .init(lapsedBy: "p2", since: 80))  // C's slot will be reissued
         #expect(m.accepts(leaseID: "B", round: 4, now: 70))
         #expect(!m.accepts(leaseID: "C", round: 4, now: 70))
     }

@@ -44,6 +44,20 @@ import Testing
         #expect(throws: CoordinatorError.self) { try restored.restoreState([1, 2, 3]) }
     }
 
+    @Test func staleUpdatesWeighOneOverSquareRootOfOnePlusStaleness() {
+        // FedAvg (lr 1, μ 0): θ' = θ − g with g = Σ wᵢΔᵢ / Σ wᵢ, wᵢ = samplesᵢ/√(1+sᵢ).
+        var s = OuterOptimizerStrategy(config: .fedAvg, parameterCount: 1)
+        let out = s.aggregate(
+            params: [0],
+            updates: [
+                WeightedUpdate(delta: [1], samples: 10), WeightedUpdate(delta: [4], samples: 20, staleness: 3),
+            ])
+        // w = 10 and 20/2 = 10: g = (1 + 4) / 2.
+        #expect(close(out, [-2.5]))
+        #expect(abs(WeightedUpdate(delta: [], samples: 1, staleness: 8).scale - 1.0 / 3) < 1e-12)
+        #expect(AggregationConfig.stalenessScale(0) == 1)
+    }
+
     @Test func plainMomentumWithoutNesterov() {
         var p: [Float] = [0]
         var v: [Float] = [0]

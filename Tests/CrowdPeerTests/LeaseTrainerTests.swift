@@ -30,12 +30,14 @@ import Testing
         return try Checkpoint(model: model)
     }
 
-    static func lease(_ ckpt: Checkpoint, steps: Int = 12, seed: UInt64 = 9) -> Lease {
+    static func lease(
+        _ ckpt: Checkpoint, steps: Int = 12, seed: UInt64 = 9,
+        inner: InnerOptimizerSettings = InnerOptimizerSettings(kind: "sgd", lr: 0.1, momentum: 0.9)
+    ) -> Lease {
         Lease(
             leaseID: "lease-1", round: 1, modelVersion: String(repeating: "0", count: 64), schemaHash: ckpt.schemaHash,
             workload: "fmnist-mlp", modelKind: "mlp", shardIDs: ["a"], steps: steps, batch: 8, block: nil,
-            inner: InnerOptimizerSettings(kind: "sgd", lr: 0.1, momentum: 0.9), codec: "int8", codecLevel: 1,
-            seed: seed, deadline: 0, samples: steps * 8)
+            inner: inner, codec: "int8", codecLevel: 1, seed: seed, deadline: 0, samples: steps * 8)
     }
 
     @Test func deltaIsStartMinusEndAndReducesLoss() throws {
@@ -70,17 +72,20 @@ import Testing
         #expect(a.delta != c.delta)
     }
 
-    @Test func stopsBetweenChunks() throws {
+    @Test func stopsWithinOneStepAndSavesWhereItStopped() throws {
         let ckpt = try Self.checkpoint()
         var calls = 0
+        var saved: [LeaseProgress] = []
         let work = try LeaseTrainer.train(
             lease: Self.lease(ckpt, steps: 100), checkpoint: ckpt, shards: [.images(Self.images())],
+            save: { saved.append($0) },
             shouldStop: {
                 calls += 1
                 return calls > 2
             })
         #expect(work == nil)
-        #expect(calls == 3)
+        #expect(calls == 3, "asked before every step")
+        #expect(saved.map(\.steps) == [2] && saved[0].samples == 16 && saved[0].lossSum > 0)
     }
 
     @Test func refusesAModelOfAnotherSchema() throws {

@@ -64,4 +64,27 @@ struct PeerStatusReportTests {
         FileManager.default.createFile(atPath: dir + "/status.json", contents: Data("{\"state\": \"trai".utf8))
         #expect { try PeerStatusReport.read(directory: dir) } throws: { "\($0)".contains("damaged") }
     }
+
+    @Test func showsTheSettingsTheDaemonRunsWith() throws {
+        let dir = try directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var status = PeerStatus()
+        status.updatedAt = 1_000
+        try status.write(to: dir + "/status.json")
+        #expect(try PeerStatusReport.read(directory: dir, now: 1_000).settingsLines == nil)
+        let snapshot = PeerLiveSettings.Snapshot(
+            threads: 2,
+            limits: PeerLimits(
+                cpuLimitPercent: 50, nice: 12, uploadBytesPerSecond: 200_000, memoryLimitBytes: 2_000_000_000),
+            suspend: SuspendSettings(idleOnlyMinutes: 10, acOnly: true, hours: try HourWindow(parsing: "22-7"),
+                                     dailyDataCap: 500_000_000))
+        status.settings = PeerStatus.Settings(snapshot, generation: 1)
+        try status.write(to: dir + "/status.json")
+        let report = try PeerStatusReport.read(directory: dir, now: 1_000)
+        #expect(report.status.settings?.hours == "22-7" && report.status.settings?.cpuLimitPercent == 50)
+        let lines = try #require(report.settingsLines)
+        #expect(lines.limits == "2 threads, cpu 50%, nice 12, upload 200.0 kB/s, download unlimited, memory 2.00 GB "
+            + "(reloaded 1×)")
+        #expect(lines.schedule == "idle 10 min, AC only, hours 22-7, data cap 500.00 MB/day")
+    }
 }

@@ -66,6 +66,80 @@ import Testing
         #expect(throws: PeerError.self) { try PendingUpdate.read(from: dir + "/residual.bin") }
     }
 
+    static func progress() throws -> LeaseProgress {
+        let ckpt = try LeaseTrainerTests.checkpoint()
+        var lease = LeaseTrainerTests.lease(ckpt, steps: 40)
+        lease.seed = UInt64.max - 3  // above 2^53: must survive JSON
+        let n = ckpt.params.count
+        return LeaseProgress(
+            lease: lease, steps: 17, lossSum: 11.0 / 3, samples: 136, seconds: 0.125, params: ckpt.params,
+            optimizer: OptimizerState(kind: "adamw", step: 17, buffers: [
+                (0..<n).map { Float($0) * 1e-3 }, (0..<n).map { Float($0) * 1e-7 + .leastNonzeroMagnitude },
+            ]),
+            savedAt: 1_790_000_000.25)
+    }
+
+    @Test func leaseProgressRoundTripsBitExactly() throws {
+        let p = try Self.progress()
+        let path = dir + "/progress.bin"
+        try LeaseProgressFile.write(p, to: path)
+        let back = try #require(try LeaseProgressFile.read(from: path))
+        #expect(back == p)
+        #expect(back.lease.seed == UInt64.max - 3 && back.position == "step 17/40")
+        #expect(files() == ["progress.bin"])
+        LeaseProgressFile.remove(path)
+        #expect(try LeaseProgressFile.read(from: path) == nil)
+    }
+
+    @Test func leaseProgressDetectsTruncationAndBitFlips() throws {
+        let good = try LeaseProgressFile.encode(try Self.progress())
+        for cut in [1, 4, 8, 100, good.count / 2, good.count - 24] {
+            #expect(throws: PeerError.self, "cut \(cut)") {
+                try LeaseProgressFile.decode(good.prefix(good.count - cut))
+            }
+        }
+        // One flipped bit anywhere (magic, lease JSON, counters, parameters, optimizer, checksum) is caught.
+        var rng = SeededRNG(seed: 5)
+        var positions = [0, 9, 20, good.count - 1]
+        for _ in 0..<40 { positions.append(rng.nextInt(below: good.count)) }
+        for i in positions {
+            var bad = good
+            bad[i] ^= UInt8(1 << rng.nextInt(below: 8))
+            #expect(throws: PeerError.self, "flip at \(i)") { try LeaseProgressFile.decode(bad) }
+        }
+        // A well-framed file of another kind, or a consistent-looking one with too many steps, is refused too.
+        let pending = PendingUpdate(
+            info: .init(leaseID: "x", round: 1, modelVersion: "m", schemaHash: 1, samples: 1, loss: 0, trainSeconds: 0,
+                        deadline: 0, finishedAt: 0),
+            envelope: Data(), residualAfter: [])
+        #expect(throws: PeerError.self) { try LeaseProgressFile.decode(try pending.encoded()) }
+        var over = try Self.progress()
+        over.steps = 41
+        #expect(throws: PeerError.self) { try LeaseProgressFile.decode(try LeaseProgressFile.encode(over)) }
+        var ragged = try Self.progress()
+        ragged.optimizer.buffers[1].removeLast()
+        #expect(throws: PeerError.self) { try LeaseProgressFile.decode(try LeaseProgressFile.encode(ragged)) }
+    }
+
+    @Test func temporariesOfDeadWritersAreSweptOthersKept() throws {
+        // A pid that no longer exists: a child that has exited and been reaped.
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/true")
+        try child.run()
+        child.waitUntilExit()
+        let dead = child.processIdentifier
+        let names = [
+            "progress.bin.tmp-\(dead)-12345",  // killed writer: removed
+            "status.json.tmp-\(getpid())-7",  // this process: kept
+            "pause.json.tmp-1-99",  // pid 1 is alive: kept
+            "progress.bin", "notes.tmp-x-1", "a.tmp-\(dead)",  // not temporaries of AtomicFile: kept
+        ]
+        for n in names { try Data([1]).write(to: URL(fileURLWithPath: dir + "/" + n)) }
+        #expect(StaleTemporaryFiles.writerPID("progress.bin.tmp-\(dead)-12345") == dead)
+        #expect(StaleTemporaryFiles.sweep([dir, dir + "/absent"]) == ["progress.bin.tmp-\(dead)-12345"])
+        #expect(Set(files()) == Set(names.dropFirst()))
+    }
+
     @Test func atomicReplaceKeepsTheOldFileWhenTheDirectoryIsGone() throws {
         let path = dir + "/missing/status.json"
         #expect(throws: (any Error).self) { try PeerStatus().write(to: path) }

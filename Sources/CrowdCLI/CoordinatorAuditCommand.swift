@@ -1,0 +1,54 @@
+import ArgumentParser
+import CrowdCoordinator
+import Foundation
+
+/// `crowdtrain coordinator audit`: checks the campaign's durability invariants (read-only; safe while serving).
+struct CoordinatorAuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract:
+            "Check the ledger, the database and the current checkpoint (read-only; safe while serving).",
+        discussion:
+            "Checks that every receipt in the given receipts.jsonl files (volunteers keep theirs in their peer "
+            + "directory) is in the database with the same lease, receipt id and SHA-256; that updates and ledger "
+            + "entries match 1:1 and no lease is credited twice; that each peer's credit equals the credit "
+            + "recomputed from its accepted updates; that each round's counters match its updates; that PRAGMA "
+            + "integrity_check is ok; and that the current checkpoint verifies. Exits 1 if anything is wrong."
+    )
+
+    @OptionGroup var campaign: CampaignDirectoryOption
+
+    @Option(
+        name: .customLong("receipts"),
+        help: ArgumentHelp("A peer's receipts.jsonl (repeatable).", valueName: "file"))
+    var receiptFiles: [String] = []
+
+    @Flag(help: "Print the report as one JSON object.")
+    var json = false
+
+    func run() throws {
+        var acknowledged: [CampaignAudit.AcknowledgedReceipt] = []
+        for file in receiptFiles {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ValidationError("cannot read \(file)")
+            }
+            acknowledged += CampaignAudit.receipts(jsonLines: data).map {
+                .init(peerID: nil, receipt: $0)
+            }
+        }
+        let report = try CampaignAudit.run(directory: campaign.dir, acknowledged: acknowledged)
+        if json {
+            print(try DisplayFormat.jsonLine(report))
+        } else {
+            print(
+                "audit of \(campaign.dir): \(report.ok ? "ok" : "FAILED") — \(report.receiptsChecked) receipts "
+                    + "checked, \(report.updates) accepted updates, \(report.ledgerEntries) ledger entries, "
+                    + "\(report.peers) "
+                    + "peers, \(report.rounds) rounds, \(report.checkpoints) checkpoints; integrity_check: "
+                    + "\(report.integrity); current checkpoint \(report.currentCheckpoint)")
+            for (kind, n) in report.counts.sorted(by: { $0.key < $1.key }) { print("  \(kind): \(n)") }
+            for v in report.violations { print("  - \(v)") }
+        }
+        if !report.ok { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,172 @@
+import CrowdEngine
+import Foundation
+import Logging
+import Synchronization
+
+/// Evaluates each closed round's model on the held-out set, off the coordinator actor.
+///
+/// Aggregation commits a round (checkpoint, outer state, next round) without waiting for its evaluation, then hands
+/// the new checkpoint here; a dedicated thread (not the cooperative pool, which serves requests) evaluates it with
+/// its own model instance and records the evaluation row. Jobs run one at a time in round order. At most
+/// `backlogLimit` rounds wait behind the running one: when evaluation falls further behind, the oldest waiting round
+/// is skipped (logged; the dashboard's curve tolerates gaps), so the newest closed round is always evaluated.
+/// On open, the newest closed rounds without an evaluation (a crash or a skip) are queued again.
+///
+/// Readers treat a missing row as "not evaluated yet"; `waitUntilIdle()` (`Coordinator.waitForEvaluations()`)
+/// returns once every queued round is recorded.
+final class CoordinatorEvaluator: Sendable {
+    /// Rounds that may wait behind the one being evaluated.
+    static let backlogLimit = 2
+
+    /// What the evaluator needs, fixed when the coordinator opens.
+    struct Context: Sendable {
+        var store: any CoordinatorRepository
+        var paths: CampaignPaths
+        var set: EvaluationSet
+        var clock: any CoordinatorClock
+        var metrics: CoordinatorMetrics
+        var logger: Logger
+    }
+
+    /// One round to evaluate: its checkpoint as just aggregated, or as recorded (after a restart).
+    struct Job: Sendable {
+        enum Source: Sendable {
+            case memory(Checkpoint)
+            case recorded(CheckpointRecord)
+        }
+
+        var round: UInt64
+        var version: String
+        var source: Source
+    }
+
+    private struct State {
+        var context: Context?
+        var queue: [Job] = []
+        var running = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    init() {}
+
+    /// Installs the context and queues the newest closed rounds that have no evaluation yet.
+    func start(_ context: Context) throws {
+        let missing = try context.store.roundsAwaitingEvaluation(limit: Self.backlogLimit + 1)
+        for record in missing {
+            context.logger.info(
+                "round has no evaluation; evaluating it in the background", metadata: ["round": "\(record.round)"])
+        }
+        enqueue(
+            missing.sorted { $0.round < $1.round }.map {
+                Job(round: $0.round, version: $0.version, source: .recorded($0))
+            }, context: context)
+    }
+
+    /// Queues `job` (after its round's commit) and starts the worker thread if idle.
+    func submit(_ job: Job) { enqueue([job], context: nil) }
+
+    private func enqueue(_ jobs: [Job], context: Context?) {
+        let (spawn, skipped, logger) = state.withLock { s -> (Bool, [UInt64], Logger?) in
+            if let context { s.context = context }
+            for job in jobs {
+                s.queue.removeAll { $0.round == job.round }
+                s.queue.append(job)
+            }
+            let excess = s.queue.count - Self.backlogLimit - (s.running ? 0 : 1)
+            let skipped = excess > 0 ? s.queue.prefix(excess).map(\.round) : []
+            if excess > 0 { s.queue.removeFirst(excess) }
+            guard s.context != nil, !s.running, !s.queue.isEmpty else { return (false, skipped, s.context?.logger) }
+            s.running = true
+            return (true, skipped, s.context?.logger)
+        }
+        if !skipped.isEmpty {
+            logger?.notice(
+                "evaluation is behind; skipping older rounds (the newest closed round is always evaluated)",
+                metadata: ["skipped": "\(skipped)", "queued": "\(jobs.last?.round ?? 0)"])
+        }
+        if spawn {
+            let thread = Thread { [self] in drain() }
+            thread.name = "crowdtrain-evaluator"
+            thread.start()
+        }
+    }
+
+    /// Returns once no evaluation is queued or running.
+    func waitUntilIdle() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let idle = state.withLock { s -> Bool in
+                guard s.running else { return true }
+                s.waiters.append(c)
+                return false
+            }
+            if idle { c.resume() }
+        }
+    }
+
+    /// Whether an evaluation is queued or running.
+    var isBusy: Bool { state.withLock { $0.running } }
+
+    private enum Step {
+        case evaluate(Job, Context)
+        case idle([CheckedContinuation<Void, Never>])
+    }
+
+    /// The worker: evaluates queued jobs in order with one model instance, then wakes the waiters.
+    private func drain() {
+        var model: (any TrainableModel)?
+        while true {
+            let step = state.withLock { s -> Step in
+                if let context = s.context, !s.queue.isEmpty { return .evaluate(s.queue.removeFirst(), context) }
+                s.running = false
+                defer { s.waiters = [] }
+                return .idle(s.waiters)
+            }
+            switch step {
+            case .evaluate(let job, let context):
+                do {
+                    try evaluate(job, context: context, model: &model)
+                } catch {
+                    context.logger.error(
+                        "round evaluation failed; the round stays without an evaluation",
+                        metadata: ["round": "\(job.round)", "error": "\(error)"])
+                }
+            case .idle(let waiters):
+                for w in waiters { w.resume() }
+                return
+            }
+        }
+    }
+
+    private func evaluate(_ job: Job, context: Context, model: inout (any TrainableModel)?) throws {
+        let started = Date()
+        let checkpoint: Checkpoint
+        switch job.source {
+        case .memory(let c): checkpoint = c
+        case .recorded(let record): checkpoint = try Coordinator.loadCheckpoint(paths: context.paths, record: record).0
+        }
+        let m: any TrainableModel
+        if let model {
+            m = model
+        } else {
+            m = try ModelFactory.make(kind: checkpoint.kind, configJSON: checkpoint.configJSON, seed: 0)
+            model = m
+        }
+        try checkpoint.load(into: m)
+        let result = context.set.evaluate(m)
+        let seconds = Date().timeIntervalSince(started)
+        context.metrics.evaluationSeconds.record(.seconds(seconds))
+        try context.store.insertEvaluation(
+            EvaluationRecord(
+                round: job.round, version: job.version, metric: context.set.metric, value: result.value,
+                loss: result.loss, samples: result.samples),
+            at: context.clock.now())
+        context.logger.info(
+            "round evaluated",
+            metadata: [
+                "round": "\(job.round)", context.set.metric: "\(result.value)", "loss": "\(result.loss)",
+                "model": "\(job.version.prefix(12))", "evaluate_ms": "\(Int(seconds * 1000))",
+            ])
+    }
+}

@@ -1,0 +1,212 @@
+import CrowdCoordinator
+import CrowdPeer
+import Foundation
+import Synchronization
+import Testing
+
+/// A real `crowdtrain peer run` process against an in-process coordinator: SIGTERM mid-lease finishes the
+/// step, saves `progress.bin` and exits within seconds; SIGKILL loses at most the work since the last save;
+/// either way the restarted daemon resumes the same lease (or starts it over cleanly) and the update is accepted.
+@Suite(.serialized, .timeLimit(.minutes(2)))
+struct ResumeProcessTests {
+    /// Steps per lease: a few seconds of training for the debug binary.
+    static let steps = 100_000
+
+    func start(_ campaign: TestCampaign) async throws -> (RunningCoordinator, PeerPaths) {
+        let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
+        try await campaign.joinPeer(1, at: coordinator.url)
+        return (coordinator, PeerPaths(root: campaign.peerDir(1)))
+    }
+
+    func runPeer(_ peer: PeerPaths) throws -> ResumePeerProcess {
+        try ResumePeerProcess(arguments: [
+            "peer", "run", "--dir", peer.root, "--threads", "1", "--exit-when-finished", "--max-leases", "1",
+            "--max-wait", "0.2",
+        ])
+    }
+
+    /// Waits until `status.json` says `state` (the daemon writes it on every change).
+    func waitFor(_ state: PeerStatus.State, _ peer: PeerPaths, _ child: ResumePeerProcess) async throws {
+        let deadline = Date().addingTimeInterval(20)
+        while PeerStatus.read(from: peer.status)?.state != state {
+            guard Date() < deadline, child.isRunning else {
+                Issue.record("the peer never reached \(state): \(child.lines.all)")
+                throw CancellationError()
+            }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+    }
+
+    /// Runs a restarted peer to the end of its lease and checks the update was accepted for `leaseID`.
+    func finish(_ peer: PeerPaths, leaseID: String) async throws -> ResumePeerProcess {
+        let child = try runPeer(peer)
+        defer { child.kill() }
+        let code = try await child.waitForExit(seconds: 60)
+        #expect(code == 0, "exit \(String(describing: code)): \(child.lines.all)")
+        let done = try #require(PeerStatus.read(from: peer.status))
+        #expect(done.lifetime.accepted == 1 && done.lastReceipts.last?.leaseID == leaseID, "\(child.lines.all)")
+        #expect(child.lines.all.contains { $0.contains("accepted") }, "\(child.lines.all)")
+        #expect(!child.lines.all.contains { $0.hasPrefix("abandoned") }, "\(child.lines.all)")
+        #expect(!FileManager.default.fileExists(atPath: peer.progress))
+        #expect(!FileManager.default.fileExists(atPath: peer.pending))
+        return child
+    }
+
+    @Test func sigtermSavesWithinSecondsAndTheRestartResumesAtTheSavedStep() async throws {
+        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1, localSteps: Self.steps, leaseSeconds: 90)
+        defer { campaign.remove() }
+        let (coordinator, peer) = try await start(campaign)
+        let child = try runPeer(peer)
+        defer { child.kill() }
+        try await waitFor(.training, peer, child)
+        try await Task.sleep(nanoseconds: 300_000_000)
+        let sent = Date()
+        child.signal(SIGTERM)
+        let code = try await child.waitForExit(seconds: 10)
+        let took = Date().timeIntervalSince(sent)
+        #expect(code == 0 && took < 5, "exit \(String(describing: code)) after \(took) s: \(child.lines.all)")
+
+        let saved = try #require(try LeaseProgressFile.read(from: peer.progress), "\(child.lines.all)")
+        #expect(saved.steps > 0 && saved.steps < Self.steps, "\(child.lines.all)")
+        let id = String(saved.lease.leaseID.prefix(8))
+        let position = "step \(saved.steps)/\(Self.steps)"
+        #expect(child.lines.all.contains { $0.contains("stopped lease \(id) at \(position)") }, "\(child.lines.all)")
+
+        let restarted = try await finish(peer, leaseID: saved.lease.leaseID)
+        #expect(restarted.lines.all.contains("resuming lease \(id) at \(position)"), "\(restarted.lines.all)")
+        let status = try await coordinator.app.coordinator.status()
+        await coordinator.stop()
+        #expect(status.updatesAccepted == 1 && status.updatesRejected == 0)
+    }
+
+    @Test func sigkillWhilePausedResumesFromTheSaveTakenWhenThePauseBegan() async throws {
+        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1, localSteps: Self.steps, leaseSeconds: 90)
+        defer { campaign.remove() }
+        let (coordinator, peer) = try await start(campaign)
+        let child = try runPeer(peer)
+        defer { child.kill() }
+        try await waitFor(.training, peer, child)
+        try await Task.sleep(nanoseconds: 300_000_000)
+        try PauseFile(pausedAt: Date().timeIntervalSince1970).write(to: PauseFile.path(in: peer))
+        try await waitFor(.suspended, peer, child)
+        let saved = try #require(try LeaseProgressFile.read(from: peer.progress), "\(child.lines.all)")
+        #expect(saved.steps > 0 && saved.steps < Self.steps)
+        child.signal(SIGKILL)
+        _ = try await child.waitForExit(seconds: 10)
+        #expect(PauseFile.remove(at: PauseFile.path(in: peer)))
+
+        let restarted = try await finish(peer, leaseID: saved.lease.leaseID)
+        let id = String(saved.lease.leaseID.prefix(8))
+        #expect(restarted.lines.all.contains("resuming lease \(id) at step \(saved.steps)/\(Self.steps)"),
+                "\(restarted.lines.all)")
+        await coordinator.stop()
+    }
+
+    @Test func sigkillMidLeaseRestartsFromTheLastSaveOrTheStartAndIsAccepted() async throws {
+        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1, localSteps: Self.steps, leaseSeconds: 90)
+        defer { campaign.remove() }
+        let (coordinator, peer) = try await start(campaign)
+        let child = try runPeer(peer)
+        defer { child.kill() }
+        try await waitFor(.training, peer, child)
+        try await Task.sleep(nanoseconds: 300_000_000)
+        let leaseID = try #require(PeerStatus.read(from: peer.status)?.leaseID)
+        child.signal(SIGKILL)
+        _ = try await child.waitForExit(seconds: 10)
+        // Whatever the kill interrupted, what is on disk is whole: no progress yet, or a file that verifies.
+        let saved = try LeaseProgressFile.read(from: peer.progress)
+        #expect(!FileManager.default.fileExists(atPath: peer.pending))
+
+        let restarted = try await finish(peer, leaseID: leaseID)
+        let resumed = restarted.lines.all.filter { $0.hasPrefix("resuming lease") }
+        if let saved {
+            #expect(resumed == ["resuming lease \(leaseID.prefix(8)) at \(saved.position)"], "\(restarted.lines.all)")
+        } else {
+            #expect(resumed.isEmpty, "\(restarted.lines.all)")
+        }
+        let status = try await coordinator.app.coordinator.status()
+        await coordinator.stop()
+        #expect(status.updatesAccepted == 1)
+    }
+}
+
+/// A `crowdtrain` child process whose stdout and stderr lines are collected; `kill()` in a `defer` ends it
+/// on every path. `Process` is thread-safe for what is used here (state queries, pid), hence unchecked.
+final class ResumePeerProcess: @unchecked Sendable {
+    let process: Process
+    let lines = Lines()
+    private let partial = Mutex<Data>(Data())
+
+    /// The debug `crowdtrain` built next to the test bundle, or `CROWDTRAIN_BIN`.
+    static func binary() throws -> String {
+        if let path = ProcessInfo.processInfo.environment["CROWDTRAIN_BIN"], !path.isEmpty { return path }
+        let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var dir = me.deletingLastPathComponent()
+        // macOS runs the tests from inside `X.xctest/Contents/MacOS`.
+        while dir.path.contains(".xctest") { dir = dir.deletingLastPathComponent() }
+        let path = dir.appendingPathComponent("crowdtrain").path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw ResumeProcessError(
+                "no crowdtrain binary at \(path): run `swift build` first (or set CROWDTRAIN_BIN to the binary)")
+        }
+        return path
+    }
+
+    init(arguments: [String]) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try Self.binary())
+        p.arguments = arguments
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        process = p
+        out.fileHandleForReading.readabilityHandler = { [self] handle in
+            let chunk = handle.availableData
+            let complete: [String] = partial.withLock { buffer in
+                buffer.append(chunk)
+                var found: [String] = []
+                while let nl = buffer.firstIndex(of: 0x0A) {
+                    found.append(String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self))
+                    buffer = Data(buffer[(nl + 1)...])
+                }
+                return found
+            }
+            for line in complete { lines.append(line) }
+            if chunk.isEmpty { handle.readabilityHandler = nil }
+        }
+        try p.run()
+    }
+
+    var isRunning: Bool { process.isRunning }
+
+    func signal(_ signal: Int32) {
+        if process.isRunning { Foundation.kill(process.processIdentifier, signal) }
+    }
+
+    /// The exit status once the process ended (nil if killed by a signal), or throws after `seconds`.
+    func waitForExit(seconds: Double) async throws -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning {
+            guard Date() < deadline else {
+                throw ResumeProcessError("crowdtrain still running after \(seconds) s: \(lines.all)")
+            }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        // Let the reader drain what the process wrote last.
+        try await Task.sleep(nanoseconds: 100_000_000)
+        return process.terminationReason == .exit ? process.terminationStatus : nil
+    }
+
+    /// SIGKILL if still running, and reap.
+    func kill() {
+        if process.isRunning {
+            Foundation.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+struct ResumeProcessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
