@@ -262,9 +262,11 @@ struct BenchAsyncRun {
                 processes.append(p)
             }
             defer { for p in processes { p.stop(grace: 5) } }
-            let status = try await follow(
+            let finished = try await follow(
                 client, coordinator: coordinator, peers: processes, demo: demo, untilPeersExit: maxLeases != nil)
             let seconds = Date().timeIntervalSince(started)
+            // The final model's evaluation runs after its round commits: wait for it (not part of the timing).
+            let status = try await demo.awaitEvaluation(client, after: finished)
             await client.shutdown()
             let statuses = (1...peers.count).compactMap {
                 PeerStatus.read(from: PeerPaths(root: demo.peerDir($0)).status)
@@ -297,8 +299,7 @@ struct BenchAsyncRun {
             if let s = try? await client.status() {
                 if s.roundsCompleted != lastRound, !untilPeersExit {
                     lastRound = s.roundsCompleted
-                    say("  round \(s.roundsCompleted) · \(s.samplesTrained) samples · "
-                        + "\(s.latestEvaluation.map { "\($0.metric) \(DisplayFormat.fixed($0.value, 4))" } ?? "")")
+                    say("  round \(s.roundsCompleted) · \(s.samplesTrained) samples\(DemoRun.evaluationText(s))")
                 }
                 if s.finished { return s }
             }

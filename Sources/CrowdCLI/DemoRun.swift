@@ -111,7 +111,7 @@ struct DemoRun {
             }
             say("coordinator and \(peers) peers running; training…")
             let timing = try await follow(client, coordinator: coordinator, started: started)
-            let status = try await client.status()
+            let status = try await awaitEvaluation(client, after: try await client.status())
             let stats = try await client.stats(top: max(peers, 10))
             await client.shutdown()
             try report(status: status, stats: stats, timing: timing, seconds: Date().timeIntervalSince(started))
@@ -184,9 +184,36 @@ struct DemoRun {
         }
     }
 
+    /// Polls the status until the newest closed round has its evaluation (the coordinator evaluates a round after
+    /// committing it, off the request path), for at most `seconds`; returns the newest status either way.
+    func awaitEvaluation(_ client: CoordinatorClient, after status: CampaignStatus, seconds: Double = 120)
+        async throws -> CampaignStatus
+    {
+        var s = status
+        let end = Date().addingTimeInterval(seconds)
+        while (s.latestEvaluation?.round ?? 0) < s.roundsCompleted {
+            guard Date() < end else {
+                say("round \(s.roundsCompleted) has no evaluation after \(Int(seconds)) s; "
+                    + "reporting round \(s.latestEvaluation?.round ?? 0)'s")
+                return s
+            }
+            try checkInterrupted()
+            try await Task.sleep(nanoseconds: 50_000_000)
+            if let next = try? await client.status() { s = next }
+        }
+        return s
+    }
+
+    /// " · metric value", naming the evaluated round when it trails the closed ones (evaluation still running).
+    static func evaluationText(_ s: CampaignStatus) -> String {
+        guard let e = s.latestEvaluation else { return "" }
+        let lag = e.round < s.roundsCompleted ? " (round \(e.round))" : ""
+        return " · \(e.metric) \(DisplayFormat.fixed(e.value, 4))\(lag)"
+    }
+
     func progressLine(_ s: CampaignStatus, elapsed: Double) -> String {
         var line = "round \(s.roundsCompleted)/\(rounds)"
-        if let e = s.latestEvaluation { line += " · \(e.metric) \(DisplayFormat.fixed(e.value, 4))" }
+        line += Self.evaluationText(s)
         line += " · \(s.peersOnline)/\(peers) peers · \(ByteCount.format(s.bytesIn)) up · \(ByteCount.format(s.bytesOut)) down"
         line += " · \(DisplayFormat.fixed(elapsed, 1)) s"
         return line

@@ -1,4 +1,6 @@
+import CrowdData
 import CrowdEngine
+import CrowdTraining
 import Foundation
 import GRDB
 
@@ -7,15 +9,19 @@ import GRDB
 ///
 /// Read-only on the campaign: the database is opened read-only (WAL lets a running coordinator go on
 /// writing), the checkpoint is copied after its SHA-256 is checked against the database record.
+/// The coordinator evaluates a round's model after the round commits (`CoordinatorEvaluator`); if the current
+/// model has no evaluation row yet, the export evaluates it here the same way (same held-out set) instead of
+/// waiting for the coordinator, and records nothing.
 ///
 /// ```
 /// OUT/model.ckpt        the current global model (copy)
-/// OUT/evaluation.json   the latest round's evaluation as recorded (ExportedEvaluation)
+/// OUT/evaluation.json   the current model's evaluation as recorded (ExportedEvaluation)
 /// OUT/credits.json      every contributor with accepted updates (Credits)
 /// OUT/CREDITS.md        the same as a Markdown table
 /// ```
 public enum CampaignExporter {
-    /// The evaluation of the exported model as the coordinator recorded it.
+    /// The evaluation of the exported model as the coordinator recorded it (or computed by the export when the
+    /// coordinator had not evaluated it yet: same held-out set, same figures).
     public struct ExportedEvaluation: Codable, Sendable, Equatable {
         public var campaign: String
         public var workload: String
@@ -88,14 +94,28 @@ public enum CampaignExporter {
             throw CoordinatorError("cannot open the database \(paths.database) read-only: \(error)")
         }
         let (checkpoint, evaluation, rows, acceptedTotal) = try db.read { db in
-            guard let c = try Row.fetchOne(db, sql: "SELECT * FROM checkpoints ORDER BY round DESC LIMIT 1") else {
+            // The model the campaign serves: the newest round's base while it is open, else its result. After a
+            // checkpoint fallback that is the newest good checkpoint, not the newest file by round.
+            let current = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT c.* FROM checkpoints c WHERE c.version = (
+                        SELECT CASE WHEN closed_at IS NULL THEN base_version
+                                    ELSE COALESCE(result_version, base_version) END
+                        FROM rounds ORDER BY number DESC LIMIT 1)
+                    """)
+            guard let c = try current ?? Row.fetchOne(db, sql: "SELECT * FROM checkpoints ORDER BY round DESC LIMIT 1")
+            else {
                 throw CoordinatorError("the database records no checkpoint; the campaign was not initialised")
             }
-            guard
-                let e = try Row.fetchOne(
-                    db, sql: "SELECT * FROM evaluations WHERE version = ? ORDER BY round DESC LIMIT 1",
-                    arguments: [c["version"] as String])
-            else { throw CoordinatorError("no evaluation is recorded for the current model \(c["version"] as String)") }
+            let e = try Row.fetchOne(
+                db, sql: "SELECT * FROM evaluations WHERE version = ? ORDER BY round DESC LIMIT 1",
+                arguments: [c["version"] as String]
+            ).map {
+                EvaluationRecord(
+                    round: UInt64(sql: $0["round"]), version: $0["version"], metric: $0["metric"],
+                    value: $0["value"], loss: $0["loss"], samples: $0["samples"])
+            }
             let rows = try Row.fetchAll(
                 db,
                 sql: """
@@ -115,12 +135,13 @@ public enum CampaignExporter {
             throw CoordinatorError(
                 "checkpoint \(source) does not match the SHA-256 the database records; not exporting it")
         }
-        _ = try Checkpoint.decode(bytes, path: source)
+        let decoded = try Checkpoint.decode(bytes, path: source)
+        let recorded = try evaluation ?? evaluate(decoded, record: checkpoint, paths: paths, config: config)
 
         let exported = ExportedEvaluation(
-            campaign: config.name, workload: config.workload, round: UInt64(sql: evaluation["round"]),
-            modelVersion: checkpoint.version, metric: evaluation["metric"], value: evaluation["value"],
-            loss: evaluation["loss"], samples: evaluation["samples"])
+            campaign: config.name, workload: config.workload, round: recorded.round,
+            modelVersion: checkpoint.version, metric: recorded.metric, value: recorded.value,
+            loss: recorded.loss, samples: recorded.samples)
         let credits = makeCredits(
             rows: rows.map {
                 (id: $0["id"], name: $0["name"], accepted: $0["accepted"], rejected: $0["rejected"],
@@ -137,6 +158,20 @@ public enum CampaignExporter {
         let markdownPath = (out as NSString).appendingPathComponent("CREDITS.md")
         try AtomicFile.write(Data(markdown(credits, evaluation: exported).utf8), to: markdownPath)
         return Result(directory: out, checkpoint: model, evaluation: exported, credits: credits)
+    }
+
+    /// Evaluates a checkpoint the coordinator has not evaluated yet, on the campaign's held-out set.
+    static func evaluate(
+        _ checkpoint: Checkpoint, record: CheckpointRecord, paths: CampaignPaths, config: CampaignConfig
+    ) throws -> EvaluationRecord {
+        let set = try EvaluationSet.load(
+            paths: paths, manifest: try ShardManifest.load(directory: paths.shards), config: config)
+        let model = try ModelFactory.make(kind: checkpoint.kind, configJSON: checkpoint.configJSON, seed: 0)
+        try checkpoint.load(into: model)
+        let r = set.evaluate(model)
+        return EvaluationRecord(
+            round: record.round, version: record.version, metric: set.metric, value: r.value, loss: r.loss,
+            samples: r.samples)
     }
 
     static func makeCredits(

@@ -4,8 +4,9 @@ import Foundation
 
 extension Coordinator {
     /// Closes `round`: decodes the updates folded into it (each against its own lease round's base model),
-    /// applies the strategy (stale updates scaled by 1/√(1 + s)), writes the checkpoint atomically, evaluates it,
-    /// and commits checkpoint, evaluation, optimizer state, lease expiry and the next round in one transaction.
+    /// applies the strategy (stale updates scaled by 1/√(1 + s)), writes the checkpoint atomically, and commits
+    /// checkpoint, optimizer state, lease expiry and the next round in one transaction. The new model's evaluation
+    /// does not delay that: after the commit it is handed to `evaluator`, which records it from its own thread.
     /// Safe to retry: nothing in memory changes until the commit.
     func aggregate(round: UInt64) throws {
         guard machine.phase == .aggregating, machine.round == round else { return }
@@ -32,12 +33,6 @@ extension Coordinator {
         let version = Secrets.sha256Hex(bytes)
         try AtomicFile.write(bytes, to: paths.checkpoint(round: round))
         let aggregated = Date()
-
-        try checkpoint.load(into: model)
-        let result = evaluation.evaluate(model)
-        let evaluated = Date()
-        metrics.aggregationSeconds.record(.seconds(aggregated.timeIntervalSince(started)))
-        metrics.evaluationSeconds.record(.seconds(evaluated.timeIntervalSince(aggregated)))
         let samples = try store.totals(now: clock.now(), onlineWindow: 0, rateWindow: 0).samplesTrained
         let finished = (config.maxRounds.map { round >= UInt64($0) } ?? false) || samples >= config.goalSamples
         let nextSeed = SeedMixer.roundSeed(campaign: config.seed, round: round + 1)
@@ -47,9 +42,6 @@ extension Coordinator {
             checkpoint: CheckpointRecord(
                 version: version, round: round, path: paths.checkpointRelative(round: round), bytes: bytes.count,
                 createdAt: now),
-            evaluation: EvaluationRecord(
-                round: round, version: version, metric: evaluation.metric, value: result.value, loss: result.loss,
-                samples: result.samples),
             outerState: FloatBytes.data(next.exportState()), nextSeed: nextSeed, openNext: !finished,
             expireOpenLeasesBefore: finished ? round + 1 : machine.leasesKeptFromRoundAfterClose, at: now)
 
@@ -60,14 +52,15 @@ extension Coordinator {
         baseDigest = Secrets.sha256(bytes)
         roundSeed = nextSeed
         machine.roundClosed(finished: finished, now: now)
+        evaluator.submit(.init(round: round, version: version, source: .memory(checkpoint)))
+        metrics.aggregationSeconds.record(.seconds(aggregated.timeIntervalSince(started)))
         logger.info(
             "round closed",
             metadata: [
-                "round": "\(round)", "updates": "\(updates.count)", evaluation.metric: "\(result.value)",
-                "max_staleness": "\(updates.map(\.staleness).max() ?? 0)",
-                "loss": "\(result.loss)", "model": "\(version.prefix(12))",
+                "round": "\(round)", "updates": "\(updates.count)",
+                "max_staleness": "\(updates.map(\.staleness).max() ?? 0)", "model": "\(version.prefix(12))",
                 "aggregate_ms": "\(Int(aggregated.timeIntervalSince(started) * 1000))",
-                "evaluate_ms": "\(Int(Date().timeIntervalSince(aggregated) * 1000))", "finished": "\(finished)",
+                "commit_ms": "\(Int(Date().timeIntervalSince(aggregated) * 1000))", "finished": "\(finished)",
             ])
     }
 }

@@ -35,7 +35,15 @@ extension Coordinator {
         return data
     }
 
-    /// The public campaign status.
+    /// Waits until every closed round queued for evaluation has been evaluated and recorded (or failed, logged).
+    /// Evaluation runs after a round commits, off the actor: call this before reading a round's evaluation.
+    public nonisolated func waitForEvaluations() async { await evaluator.waitUntilIdle() }
+
+    /// Whether a closed round's evaluation is queued or running.
+    public nonisolated var evaluationsPending: Bool { evaluator.isBusy }
+
+    /// The public campaign status. `latestEvaluation` is the newest *evaluated* round, which may trail
+    /// `roundsCompleted` while the evaluation of the newest round runs (or if an old one was skipped).
     public func status() throws -> CampaignStatus {
         let now = clock.now()
         let window = 120.0

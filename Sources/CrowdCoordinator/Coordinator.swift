@@ -18,7 +18,6 @@ public actor Coordinator {
     let clock: any CoordinatorClock
     let logger: Logger
 
-    let model: any TrainableModel
     let modelKind: String
     let modelConfigJSON: Data
     let schemaHash: UInt64
@@ -60,7 +59,6 @@ public actor Coordinator {
         self.store = store
         self.clock = clock
         self.logger = logger
-        self.model = model
         self.modelKind = checkpoint.kind
         self.modelConfigJSON = checkpoint.configJSON
         self.schemaHash = checkpoint.schemaHash

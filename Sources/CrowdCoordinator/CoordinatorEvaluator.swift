@@ -1,7 +1,12 @@
 import CrowdEngine
+import CrowdTraining
 import Foundation
 import Logging
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Evaluates each closed round's model on the held-out set, off the coordinator actor.
 ///
@@ -70,13 +75,11 @@ final class CoordinatorEvaluator: Sendable {
     private func enqueue(_ jobs: [Job], context: Context?) {
         let (spawn, skipped, logger) = state.withLock { s -> (Bool, [UInt64], Logger?) in
             if let context { s.context = context }
-            for job in jobs {
-                s.queue.removeAll { $0.round == job.round }
-                s.queue.append(job)
-            }
-            let excess = s.queue.count - Self.backlogLimit - (s.running ? 0 : 1)
-            let skipped = excess > 0 ? s.queue.prefix(excess).map(\.round) : []
-            if excess > 0 { s.queue.removeFirst(excess) }
+            let rounds = Self.schedule(
+                queued: s.queue.map(\.round), adding: jobs.map(\.round), running: s.running)
+            let all = s.queue + jobs
+            s.queue = rounds.kept.compactMap { r in all.last { $0.round == r } }
+            let skipped = rounds.skipped
             guard s.context != nil, !s.running, !s.queue.isEmpty else { return (false, skipped, s.context?.logger) }
             s.running = true
             return (true, skipped, s.context?.logger)
@@ -91,6 +94,15 @@ final class CoordinatorEvaluator: Sendable {
             thread.name = "crowdtrain-evaluator"
             thread.start()
         }
+    }
+
+    /// The queue policy: `adding` (rounds just closed) joins `queued` in round order, a round queued twice once;
+    /// at most `backlogLimit` rounds wait (one more when no evaluation is `running`, as the first starts at once);
+    /// beyond that the oldest are skipped, so the newest closed round is always kept.
+    static func schedule(queued: [UInt64], adding: [UInt64], running: Bool) -> (kept: [UInt64], skipped: [UInt64]) {
+        let all = Array(Set(queued + adding)).sorted()
+        let excess = max(0, all.count - backlogLimit - (running ? 0 : 1))
+        return (Array(all.dropFirst(excess)), Array(all.prefix(excess)))
     }
 
     /// Returns once no evaluation is queued or running.
@@ -113,8 +125,13 @@ final class CoordinatorEvaluator: Sendable {
         case idle([CheckedContinuation<Void, Never>])
     }
 
+    /// Niceness of the evaluator thread: background work yields the CPU to request handling (and, on a shared
+    /// machine, to peers). Linux keeps niceness per thread, so only this thread is affected.
+    static let niceness: Int32 = 10
+
     /// The worker: evaluates queued jobs in order with one model instance, then wakes the waiters.
     private func drain() {
+        Self.deprioritizeCurrentThread()
         var model: (any TrainableModel)?
         while true {
             let step = state.withLock { s -> Step in
@@ -137,6 +154,18 @@ final class CoordinatorEvaluator: Sendable {
                 return
             }
         }
+    }
+
+    /// Runs the calling thread at `niceness` (never lowers it), with single-threaded BLAS: the coordinator's only
+    /// BLAS user is this thread, and OpenBLAS's own workers would not inherit the niceness.
+    static func deprioritizeCurrentThread() {
+        #if os(Linux)
+        let which = __priority_which_t(PRIO_PROCESS.rawValue)
+        errno = 0
+        let current = getpriority(which, 0)
+        if errno == 0, current < niceness { _ = setpriority(which, 0, niceness) }
+        #endif
+        if ComputeThreads.current != 1 { ComputeThreads.set(1) }
     }
 
     private func evaluate(_ job: Job, context: Context, model: inout (any TrainableModel)?) throws {

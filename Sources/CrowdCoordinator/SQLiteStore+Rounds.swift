@@ -279,7 +279,7 @@ extension SQLiteStore: RoundRepository {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT c.version, c.round, c.path, c.bytes, c.created_at
+                    SELECT c.version, r.number AS round, c.path, c.bytes, c.created_at
                     FROM rounds r JOIN checkpoints c ON c.version = r.result_version
                     WHERE r.number > 0 AND r.closed_at IS NOT NULL
                         AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.round = r.number)

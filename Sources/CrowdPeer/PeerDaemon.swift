@@ -9,19 +9,20 @@ import ServiceLifecycle
 /// The volunteer daemon (`crowdtrain peer run`): lease → fetch → train → encode → upload → repeat.
 ///
 /// A `Service`: run it in a `ServiceGroup` whose graceful-shutdown signals are SIGTERM and SIGINT.
-/// On shutdown it stops between two training chunks (the unfinished lease is abandoned; the
-/// coordinator reissues it after its deadline) or after the upload in flight, and writes
+/// On shutdown it stops after the current training step, saving the lease's progress to `progress.bin`
+/// (the next start resumes it while the lease is valid), or after the upload in flight, and writes
 /// `status.json` with state `stopped`. A finished update is written to `pending.bin` before it is
 /// sent, so a crash never loses it: the next start re-sends it under the same lease id.
 ///
-/// Before each request and between two training chunks it checks `SuspendPolicy` (`pause.json`, idle-only,
+/// Before each request and between two training steps it checks `SuspendPolicy` (`pause.json`, idle-only,
 /// AC-only, hours, daily data cap; about twice a second while suspended): suspended, it makes no requests,
-/// holds a lease in progress in memory and shows the reasons in `status.json` (state `suspended`).
+/// holds a lease in progress (saving its progress) and shows the reasons in `status.json` (state `suspended`).
 ///
 /// Resource limits (`config.limits`, then `live` after reloads): every thread runs at niceness `limits.nice`;
 /// training is duty-cycled to `limits.cpuLimitPercent` of `threads` cores (`CPUThrottle`); traffic is paced
 /// to the bandwidth caps (`CoordinatorClient`); the daily data cap's count survives restarts (`usage.json`);
-/// a lease whose model would not fit `limits.memoryLimitBytes` is refused and work stops (`MemoryGuard`).
+/// a lease whose model would not fit `limits.memoryLimitBytes` is refused and the daemon suspends with reason
+/// `memoryLimit` until a reload raises the limit (`MemoryGuard`).
 public struct PeerDaemon: Service {
     public let paths: PeerPaths
     public let config: PeerRunConfig

@@ -49,6 +49,7 @@ import Testing
                     token: b.credential
                 ).status == .ok)
             await app.coordinator.tickLogged()
+            await app.coordinator.waitForEvaluations()  // evaluation runs after the round commits
             let s = try await api.status()
             let stats = try decode(ContributorStats.self, try await api.call(.get, APIPath.stats(top: 10)))
             #expect(stats.contributors.count == 2)
@@ -115,6 +116,7 @@ import Testing
                 }
                 await app.coordinator.tickLogged()
             }
+            await app.coordinator.waitForEvaluations()
             return try await api.status()
         }
         #expect(final.finished && final.roundsCompleted == 3)

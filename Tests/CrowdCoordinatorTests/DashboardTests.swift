@@ -25,6 +25,7 @@ import Testing
                 #expect(try await api.upload(lease, body, token: peer.credential).status == .ok)
             }
             await app.coordinator.tickLogged()
+            await app.coordinator.waitForEvaluations()  // evaluation runs after the round commits
             let r = try await api.call(.get, "/")
             #expect(r.status == .ok)
             return (text(r), r.headers[.contentType])

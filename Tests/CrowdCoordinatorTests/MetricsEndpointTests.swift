@@ -24,6 +24,7 @@ import Testing
             let good = try envelope([Float](repeating: 0.01, count: n), lease: lease, base: base)
             #expect(try await api.upload(lease, good, token: peer.credential).status == .ok)
             await app.coordinator.tickLogged()
+            await app.coordinator.waitForEvaluations()  // evaluation (and its histogram) follows the commit
             let status = try await api.status()
             let r = try await api.call(.get, "/metrics")
             #expect(r.status == .ok)

@@ -4,25 +4,12 @@ import Testing
 /// `crowdtrain bench chaos` with a few kills against the debug binary: coordinator and peers are real processes
 /// SIGKILLed at seeded instants; every invariant must hold.
 @Suite struct ChaosTests {
-    /// The `crowdtrain` binary built next to the test bundle, or `CROWDTRAIN_BIN`.
-    static func chaosBinary() throws -> String {
-        if let bin = ProcessInfo.processInfo.environment["CROWDTRAIN_BIN"] { return bin }
-        let here = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-            .deletingLastPathComponent()
-        for dir in [here, here.deletingLastPathComponent()] {
-            let candidate = dir.appendingPathComponent("crowdtrain").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        throw ChaosTestFailure(
-            "no crowdtrain binary next to \(here.path); run `swift build` first or set CROWDTRAIN_BIN")
-    }
-
     @Test(.timeLimit(.minutes(3)))
     func coordinatorAndPeerKillsLoseNothingAndCountNothingTwice() throws {
         let dir = NSTemporaryDirectory() + "crowdtrain-chaos-test-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Self.chaosBinary())
+        process.executableURL = URL(fileURLWithPath: try CrowdTrainBinary.path())
         process.arguments = [
             "bench", "chaos", "--kills", "3", "--peer-kills", "2", "--seed", "1", "--steps", "5",
             "--max-delay", "1",
@@ -58,9 +45,4 @@ import Testing
         #expect((json["max_recovery_s"] as? Double ?? 99) <= 30, "\(line)")
         #expect((json["updates_accepted"] as? Int ?? 0) > 0 && json["ok"] as? Bool == true, "\(line)")
     }
-}
-
-struct ChaosTestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

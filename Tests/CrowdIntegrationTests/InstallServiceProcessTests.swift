@@ -8,7 +8,7 @@ import Testing
 struct InstallServiceProcessTests {
     @Test func writesAVerifiedUserUnitAndSaysWhatToRunNext() async throws {
         // Not under /tmp: install-service refuses that (the service's PrivateTmp would hide it).
-        let base = URL(fileURLWithPath: try ReloadPeerProcess.binary()).deletingLastPathComponent().path
+        let base = URL(fileURLWithPath: try CrowdTrainBinary.path()).deletingLastPathComponent().path
             + "/install-service-test-\(UUID().uuidString)"
         let peer = base + "/peer", units = base + "/units"
         try FileManager.default.createDirectory(atPath: peer, withIntermediateDirectories: true)
@@ -21,11 +21,11 @@ struct InstallServiceProcessTests {
             try? FileManager.default.removeItem(atPath: runtime)
         }
 
-        let notJoined = try await ReloadPeerProcess.output(of: ["peer", "install-service", "--dir", peer])
+        let notJoined = try await CrowdTrainChild.output(of: ["peer", "install-service", "--dir", peer])
         #expect(notJoined.contains("is not a peer directory (no credential.json); join first"), "\(notJoined)")
 
         FileManager.default.createFile(atPath: peer + "/credential.json", contents: Data("{}".utf8))
-        let out = try await ReloadPeerProcess.output(of: [
+        let out = try await CrowdTrainChild.output(of: [
             "peer", "install-service", "--dir", peer, "--unit-dir", units, "--binary", "/bin/true",
         ])
         let file = units + "/crowdtrain-peer.service"
@@ -39,7 +39,7 @@ struct InstallServiceProcessTests {
         #expect(text.contains("ExecStart=/bin/true peer run --dir \(peer)\n"))
         #expect(text.contains("ReadWritePaths=\(peer)\n"))
 
-        let printed = try await ReloadPeerProcess.output(of: [
+        let printed = try await CrowdTrainChild.output(of: [
             "peer", "install-service", "--dir", peer, "--print", "--binary", "/bin/true",
         ])
         #expect(printed + "\n" == text)

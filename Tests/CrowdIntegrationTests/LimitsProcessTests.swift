@@ -151,23 +151,9 @@ final class LimitsChild {
         self.logPath = logPath
     }
 
-    /// The debug `crowdtrain` next to the test bundle, or `CROWDTRAIN_BIN`.
-    static func binary() throws -> String {
-        if let env = ProcessInfo.processInfo.environment["CROWDTRAIN_BIN"] { return env }
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        // `swift test` runs `.build/debug/CrowdTrainPackageTests.xctest`; the executable sits beside it.
-        if dir.lastPathComponent.hasSuffix(".xctest") { dir = dir.deletingLastPathComponent() }
-        let path = dir.appendingPathComponent("crowdtrain").path
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw PeerError(
-                "no crowdtrain executable at \(path): run `swift build` first or set CROWDTRAIN_BIN to its path")
-        }
-        return path
-    }
-
     static func start(_ arguments: [String], log: String) throws -> LimitsChild {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: try binary())
+        p.executableURL = URL(fileURLWithPath: try CrowdTrainBinary.path())
         p.arguments = arguments
         FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))

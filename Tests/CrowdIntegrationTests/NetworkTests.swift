@@ -45,6 +45,7 @@ struct NetworkTests {
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
         let lines = try await runPeers(campaign, coordinator, invites: try campaign.invites(2), leases: 3)
+        await coordinator.app.coordinator.waitForEvaluations()  // evaluation runs after the round commits
         let status = try await coordinator.app.coordinator.status()
         let stats = try await coordinator.app.coordinator.stats(top: 10)
         await coordinator.stop()
@@ -84,6 +85,7 @@ struct NetworkTests {
         #expect(reopened.updatesAccepted == before.updatesAccepted && reopened.peersTotal == 2)
         // The same peers (same credentials) finish the campaign against the restarted coordinator.
         _ = try await runPeers(campaign, coordinator, invites: invites, leases: 2)
+        await coordinator.app.coordinator.waitForEvaluations()
         let after = try await coordinator.app.coordinator.status()
         await coordinator.stop()
         #expect(after.roundsCompleted == 4 && after.finished && after.updatesAccepted == 8)

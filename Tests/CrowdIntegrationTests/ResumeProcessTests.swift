@@ -18,15 +18,15 @@ struct ResumeProcessTests {
         return (coordinator, PeerPaths(root: campaign.peerDir(1)))
     }
 
-    func runPeer(_ peer: PeerPaths) throws -> ResumePeerProcess {
-        try ResumePeerProcess(arguments: [
+    func runPeer(_ peer: PeerPaths) throws -> CrowdTrainChild {
+        try CrowdTrainChild(arguments: [
             "peer", "run", "--dir", peer.root, "--threads", "1", "--exit-when-finished", "--max-leases", "1",
             "--max-wait", "0.2",
         ])
     }
 
     /// Waits until `status.json` says `state` (the daemon writes it on every change).
-    func waitFor(_ state: PeerStatus.State, _ peer: PeerPaths, _ child: ResumePeerProcess) async throws {
+    func waitFor(_ state: PeerStatus.State, _ peer: PeerPaths, _ child: CrowdTrainChild) async throws {
         let deadline = Date().addingTimeInterval(20)
         while PeerStatus.read(from: peer.status)?.state != state {
             guard Date() < deadline, child.isRunning else {
@@ -38,7 +38,7 @@ struct ResumeProcessTests {
     }
 
     /// Runs a restarted peer to the end of its lease and checks the update was accepted for `leaseID`.
-    func finish(_ peer: PeerPaths, leaseID: String) async throws -> ResumePeerProcess {
+    func finish(_ peer: PeerPaths, leaseID: String) async throws -> CrowdTrainChild {
         let child = try runPeer(peer)
         defer { child.kill() }
         let code = try await child.waitForExit(seconds: 60)
@@ -128,85 +128,4 @@ struct ResumeProcessTests {
         await coordinator.stop()
         #expect(status.updatesAccepted == 1)
     }
-}
-
-/// A `crowdtrain` child process whose stdout and stderr lines are collected; `kill()` in a `defer` ends it
-/// on every path. `Process` is thread-safe for what is used here (state queries, pid), hence unchecked.
-final class ResumePeerProcess: @unchecked Sendable {
-    let process: Process
-    let lines = Lines()
-    private let partial = Mutex<Data>(Data())
-
-    /// The debug `crowdtrain` built next to the test bundle, or `CROWDTRAIN_BIN`.
-    static func binary() throws -> String {
-        if let path = ProcessInfo.processInfo.environment["CROWDTRAIN_BIN"], !path.isEmpty { return path }
-        let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var dir = me.deletingLastPathComponent()
-        // macOS runs the tests from inside `X.xctest/Contents/MacOS`.
-        while dir.path.contains(".xctest") { dir = dir.deletingLastPathComponent() }
-        let path = dir.appendingPathComponent("crowdtrain").path
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw ResumeProcessError(
-                "no crowdtrain binary at \(path): run `swift build` first (or set CROWDTRAIN_BIN to the binary)")
-        }
-        return path
-    }
-
-    init(arguments: [String]) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try Self.binary())
-        p.arguments = arguments
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        process = p
-        out.fileHandleForReading.readabilityHandler = { [self] handle in
-            let chunk = handle.availableData
-            let complete: [String] = partial.withLock { buffer in
-                buffer.append(chunk)
-                var found: [String] = []
-                while let nl = buffer.firstIndex(of: 0x0A) {
-                    found.append(String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self))
-                    buffer = Data(buffer[(nl + 1)...])
-                }
-                return found
-            }
-            for line in complete { lines.append(line) }
-            if chunk.isEmpty { handle.readabilityHandler = nil }
-        }
-        try p.run()
-    }
-
-    var isRunning: Bool { process.isRunning }
-
-    func signal(_ signal: Int32) {
-        if process.isRunning { Foundation.kill(process.processIdentifier, signal) }
-    }
-
-    /// The exit status once the process ended (nil if killed by a signal), or throws after `seconds`.
-    func waitForExit(seconds: Double) async throws -> Int32? {
-        let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning {
-            guard Date() < deadline else {
-                throw ResumeProcessError("crowdtrain still running after \(seconds) s: \(lines.all)")
-            }
-            try await Task.sleep(nanoseconds: 20_000_000)
-        }
-        // Let the reader drain what the process wrote last.
-        try await Task.sleep(nanoseconds: 100_000_000)
-        return process.terminationReason == .exit ? process.terminationStatus : nil
-    }
-
-    /// SIGKILL if still running, and reap.
-    func kill() {
-        if process.isRunning {
-            Foundation.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
-}
-
-struct ResumeProcessError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
