@@ -7,9 +7,10 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(1)))
 struct InstallServiceProcessTests {
     @Test func writesAVerifiedUserUnitAndSaysWhatToRunNext() async throws {
-        // Not under /tmp: install-service refuses that (the service's PrivateTmp would hide it).
-        let base = URL(fileURLWithPath: try CrowdTrainBinary.path()).deletingLastPathComponent().path
-            + "/install-service-test-\(UUID().uuidString)"
+        // Not under /tmp (install-service refuses that: the service's PrivateTmp would hide it), and not next to
+        // the binary either, since a checkout may itself live under /tmp: the user's cache directory.
+        let base = FileManager.default.homeDirectoryForCurrentUser.path
+            + "/.cache/crowdtrain-tests/install-service-\(UUID().uuidString)"
         let peer = base + "/peer", units = base + "/units"
         try FileManager.default.createDirectory(atPath: peer, withIntermediateDirectories: true)
         // systemd-analyze --user needs a runtime directory with a short path (socket addresses are limited).
