@@ -53,6 +53,19 @@ struct LimitsProcessTests {
         print("limits: CPU use while paused over 3 s: \(paused * 100) %")
         #expect(paused < 0.01, "CPU use while paused was \(paused * 100) %")
         #expect(PeerStatus.read(from: peer.status)?.suspendReasons == ["paused"])
+
+        // Resume: the child stamps the status it writes when it leaves `suspended` (its own clock, so a busy
+        // test runner polling late does not count against it).
+        let resumedAt = Date().timeIntervalSince1970
+        #expect(PauseFile.remove(at: PauseFile.path(in: peer)))
+        var resumed: PeerStatus?
+        repeat {
+            try await Task.sleep(nanoseconds: 10_000_000)
+            if let s = PeerStatus.read(from: peer.status), s.state != .suspended { resumed = s }
+        } while resumed == nil && Date().timeIntervalSince1970 - resumedAt < 5
+        let reaction = (resumed?.updatedAt ?? .infinity) - resumedAt
+        print("limits: resume took effect after \(reaction) s")
+        #expect(reaction < 1.0, "resume took effect after \(reaction) s")
         child.stop()
         await coordinator.stop()
     }
