@@ -73,17 +73,7 @@ struct BenchChaosCommand: AsyncParsableCommand {
     func run() async throws {
         let supervisor = DemoSupervisor()
         supervisor.installSignalHandlers()
-        let root: String
-        if let dir {
-            root = (dir as NSString).standardizingPath
-            if FileManager.default.fileExists(atPath: root + "/coordinator") {
-                throw ValidationError("\(root)/coordinator exists; pass an empty or new --dir")
-            }
-        } else {
-            root =
-                NSTemporaryDirectory() + "crowdtrain-chaos-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        }
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let root = try DemoSupervisor.runDirectory(dir, prefix: "chaos")
         let harness = ChaosHarness(
             options: .init(
                 kills: kills, peerKills: peerKills, corruptions: corruptCheckpoints, seed: seed,

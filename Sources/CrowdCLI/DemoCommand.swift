@@ -50,17 +50,7 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         let supervisor = DemoSupervisor()
         supervisor.installSignalHandlers()
-        let root: String
-        if let dir {
-            root = (dir as NSString).standardizingPath
-            if FileManager.default.fileExists(atPath: root + "/coordinator") {
-                throw ValidationError("\(root)/coordinator exists; pass an empty or new --dir")
-            }
-            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        } else {
-            root = NSTemporaryDirectory() + "crowdtrain-demo-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        }
+        let root = try DemoSupervisor.runDirectory(dir, prefix: "demo")
         let run = DemoRun(
             root: root, workload: workload, peers: peers, rounds: rounds ?? DemoRun.defaultRounds(workload),
             localSteps: localSteps, threadsPerPeer: threadsPerPeer, timeout: timeout, json: json,

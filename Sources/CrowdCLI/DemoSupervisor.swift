@@ -1,3 +1,4 @@
+import ArgumentParser
 import Dispatch
 import Foundation
 import Synchronization
@@ -46,6 +47,22 @@ final class DemoSupervisor: Sendable {
                 _ = c.wait(timeout: 2)
             }
         }
+    }
+
+    /// The directory a multi-process run works in: `dir` (which must not hold a campaign yet), else a new
+    /// temporary one named `crowdtrain-PREFIX-PID-RANDOM`; created either way.
+    static func runDirectory(_ dir: String?, prefix: String) throws -> String {
+        let root: String
+        if let dir {
+            root = (dir as NSString).standardizingPath
+            if FileManager.default.fileExists(atPath: root + "/coordinator") {
+                throw ValidationError("\(root)/coordinator exists; pass an empty or new --dir")
+            }
+        } else {
+            root = NSTemporaryDirectory() + "crowdtrain-\(prefix)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        }
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        return root
     }
 
     /// A free TCP port on 127.0.0.1 (bound to port 0, then released).
