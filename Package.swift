@@ -47,12 +47,15 @@ let package = Package(
             name: "CrowdCodec",
             dependencies: ["CZstd", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
+        // The pure math of aggregation: Strategy, aggregators (mean and robust), outer optimizer, update screening.
+        // No I/O, no dependencies: the coordinator and the in-process simulations run the same code.
+        .target(name: "CrowdAggregation", swiftSettings: strict),
         // Wire types shared by coordinator, peer and CLI.
         .target(name: "CrowdProtocol"),
         .target(
             name: "CrowdCoordinator",
             dependencies: [
-                "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec", "CrowdProtocol",
+                "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec", "CrowdProtocol", "CrowdAggregation",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -82,7 +85,8 @@ let package = Package(
         .target(
             name: "CrowdCLI",
             dependencies: [
-                "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec", "CrowdProtocol", "CrowdCoordinator", "CrowdPeer",
+                "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec", "CrowdProtocol", "CrowdAggregation",
+                "CrowdCoordinator", "CrowdPeer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -98,11 +102,13 @@ let package = Package(
         .testTarget(name: "CrowdDataTests", dependencies: ["CrowdData", "CrowdEngine"]),
         .testTarget(name: "CrowdTrainingTests", dependencies: ["CrowdTraining", "CrowdData", "CrowdEngine"]),
         .testTarget(name: "CrowdCodecTests", dependencies: ["CrowdCodec"]),
+        .testTarget(name: "CrowdAggregationTests", dependencies: ["CrowdAggregation"]),
         .testTarget(name: "CrowdPeerTests", dependencies: ["CrowdPeer", "CrowdProtocol", "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec"]),
         .testTarget(
             name: "CrowdCoordinatorTests",
             dependencies: [
                 "CrowdCoordinator", "CrowdProtocol", "CrowdCodec", "CrowdEngine", "CrowdData", "CrowdTraining",
+                "CrowdAggregation",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

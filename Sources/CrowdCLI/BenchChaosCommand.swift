@@ -1,3 +1,4 @@
+import CrowdAggregation
 import ArgumentParser
 import CrowdCoordinator
 import Foundation

@@ -1,3 +1,4 @@
+import CrowdAggregation
 import CrowdCoordinator
 import CrowdData
 import CrowdEngine

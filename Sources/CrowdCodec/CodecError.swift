@@ -25,6 +25,8 @@ public struct CodecError: Error, CustomStringConvertible, Sendable, Equatable {
         case roundMismatch = "round_mismatch"
         /// Base model id differs from the expected one.
         case baseModelMismatch = "base_model_mismatch"
+        /// Codec, int8 block size or top-k fraction differs from the expected one.
+        case codecMismatch = "codec_mismatch"
         /// Element count differs from the layout's parameter count.
         case elementCountMismatch = "element_count_mismatch"
         /// Declared raw payload size (or zstd frame content size) differs from what the codec implies.

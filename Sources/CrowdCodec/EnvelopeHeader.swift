@@ -30,11 +30,14 @@ public struct EnvelopeExpectation: Sendable {
     public var baseModel: [UInt8]
     /// Parameter count of the layout; bounds every allocation of the decoder.
     public var elementCount: Int
+    /// The codec the receiver asked for (codec, int8 block size, top-k density all must match); nil accepts any.
+    public var codec: CodecSpec?
 
-    public init(schemaHash: UInt64, round: UInt64, baseModel: [UInt8], elementCount: Int) {
+    public init(schemaHash: UInt64, round: UInt64, baseModel: [UInt8], elementCount: Int, codec: CodecSpec? = nil) {
         self.schemaHash = schemaHash
         self.round = round
         self.baseModel = baseModel
         self.elementCount = elementCount
+        self.codec = codec
     }
 }

@@ -189,6 +189,10 @@ public enum UpdateEnvelope {
                 throw CodecError(
                     .baseModelMismatch, "update was computed from a different base model; fetch the current checkpoint")
             }
+            if let want = e.codec, want != h.codec {
+                throw CodecError(
+                    .codecMismatch, "update is encoded as \(h.codec), the lease asked for \(want); encode it as the lease says")
+            }
             guard h.elementCount == e.elementCount else {
                 throw CodecError(
                     .elementCountMismatch, "update has \(h.elementCount) elements, the layout has \(e.elementCount)")

@@ -18,9 +18,10 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Senda
         switch code {
         case .unauthorized: .unauthorized
         case .invalidInvite, .revoked: .forbidden
-        case .inviteUsed, .leaseExpired, .staleUpdate, .duplicate: .conflict
+        case .inviteUsed, .leaseExpired, .staleUpdate, .duplicate, .duplicateUpdate: .conflict
         case .noSuchLease, .notFound: .notFound
-        case .wrongRound, .wrongBaseModel, .schemaMismatch, .elementCountMismatch, .corruptUpdate, .nonFiniteValues:
+        case .wrongRound, .wrongBaseModel, .schemaMismatch, .elementCountMismatch, .corruptUpdate, .nonFiniteValues,
+            .wrongCodec, .updateNormTooLarge:
             .unprocessableContent
         case .bodyTooLarge: .contentTooLarge
         case .badRequest: .badRequest

@@ -1,3 +1,4 @@
+import CrowdAggregation
 import Foundation
 
 /// How rounds close, `campaign.json` key `aggregation`.
@@ -52,5 +53,5 @@ public struct AggregationConfig: Codable, Sendable, Equatable {
     public func effectiveBufferSize(peersPerRound: Int) -> Int { bufferSize ?? peersPerRound }
 
     /// The weight multiplier 1/√(1 + s) of an update `staleness` versions old.
-    public static func stalenessScale(_ staleness: Int) -> Double { 1 / (1 + Double(max(0, staleness))).squareRoot() }
+    public static func stalenessScale(_ staleness: Int) -> Double { WeightedUpdate.stalenessScale(staleness) }
 }

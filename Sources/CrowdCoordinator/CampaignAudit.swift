@@ -7,11 +7,13 @@ import Foundation
 ///
 /// 1. every acknowledged receipt (as the peers hold them, e.g. from their `receipts.jsonl`) is in the database
 ///    with the same lease, receipt id, round, samples and SHA-256 of the stored body (and peer, when known);
-/// 2. nothing is counted twice: updates and ledger entries match 1:1 by lease (same peer, round, samples, receipt
-///    and credit), no lease or receipt has two ledger entries, and each entry's lease belongs to its peer;
-/// 3. each peer's ledger credit equals the credit recomputed from its accepted updates (samples × the model's
+/// 2. nothing is counted twice: credited updates and ledger entries match 1:1 by lease (same peer, round, samples,
+///    receipt and credit), no lease or receipt has two ledger entries, each entry's lease belongs to its peer, and
+///    no pending or uncredited (`no_credit`) update has a ledger entry;
+/// 3. each peer's ledger credit equals the credit recomputed from its credited updates (samples × the model's
 ///    FLOPs per sample / 1e9);
-/// 4. each round's counters equal the updates folded into it;
+/// 4. each round's counters equal the updates folded into it, and no update of a closed round is still pending
+///    (credit is decided when the round closes);
 /// 5. `PRAGMA integrity_check` is `ok`;
 /// 6. the checkpoint the current round needs verifies (size, SHA-256, decodes).
 ///
@@ -40,8 +42,10 @@ public enum CampaignAudit {
             case duplicateCredit = "duplicate_credit"
             /// Credit without an accepted update.
             case ledgerWithoutUpdate = "ledger_without_update"
-            /// An accepted update without credit.
+            /// A credited update without its ledger entry.
             case updateWithoutLedger = "update_without_ledger"
+            /// An update of a closed round whose credit was never decided.
+            case undecidedUpdate = "undecided_update"
             /// Ledger entry and update (or lease) disagree on peer, round, samples, receipt or credit.
             case ledgerMismatch = "ledger_mismatch"
             /// A peer's ledger total differs from the credit recomputed from its updates.
@@ -230,6 +234,7 @@ public enum CampaignAudit {
                 differences.append("receipt \(e.receiptID) ≠ \(u.receiptID)")
             }
             if !close(u.credit, e.gflop) { differences.append("credit \(e.gflop) ≠ \(u.credit)") }
+            if u.status != UpdateOutcome.credited { differences.append("the update is \(u.status), not credited") }
             if let l = leases[e.leaseID] {
                 if l.peerID != e.peerID { differences.append("the lease belongs to peer \(l.peerID)") }
                 if l.round != e.round { differences.append("the lease is of round \(l.round)") }
@@ -242,7 +247,7 @@ public enum CampaignAudit {
                     "ledger entry \(e.id) (lease \(e.leaseID)): " + differences.joined(separator: ", "))
             }
         }
-        for u in s.updates where byLease[u.leaseID] == nil {
+        for u in s.updates where byLease[u.leaseID] == nil && u.status == UpdateOutcome.credited {
             report.add(
                 .updateWithoutLedger,
                 "accepted update for lease \(u.leaseID) (peer \(u.peerID)) has no ledger entry")
@@ -253,7 +258,7 @@ public enum CampaignAudit {
         var ledger: [String: Double] = [:]
         for e in s.ledger { ledger[e.peerID, default: 0] += e.gflop }
         var recomputed: [String: Double] = [:]
-        for u in s.updates {
+        for u in s.updates where u.status == UpdateOutcome.credited {
             // Without a verifiable checkpoint the model's FLOPs are unknown: fall back to the stored credit.
             recomputed[u.peerID, default: 0] +=
                 flopsPerSample.map { Double(u.samples) * $0 / 1e9 } ?? u.credit
@@ -274,6 +279,11 @@ public enum CampaignAudit {
         for u in s.updates {
             count[u.foldedRound, default: 0] += 1
             samples[u.foldedRound, default: 0] += u.samples
+        }
+        let closed = Set(s.rounds.filter { $0.closedAt != nil }.map(\.number))
+        for u in s.updates where u.status == UpdateOutcome.pending && closed.contains(u.foldedRound) {
+            report.add(
+                .undecidedUpdate, "update for lease \(u.leaseID) is still pending although round \(u.foldedRound) closed")
         }
         for r in s.rounds
         where r.updates != (count[r.number] ?? 0) || r.samples != (samples[r.number] ?? 0) {

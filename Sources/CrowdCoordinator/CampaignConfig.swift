@@ -1,3 +1,4 @@
+import CrowdAggregation
 import CrowdEngine
 import CrowdTraining
 import Foundation
@@ -30,6 +31,9 @@ import Foundation
 /// | `codec` | string | `int8` | update codec (`fp32`, `fp16`, `bf16`, `int8[:block]`, `topk:fraction`) |
 /// | `codecLevel` | int | 1 | zstd level of update envelopes |
 /// | `outer` | object | DiLoCo | outer optimizer (`OuterOptimizerConfig`) |
+/// | `aggregator` | string | `trimmed-mean` | how a round's updates are combined: `mean`, `trimmed-mean[:β]`, `median`, `centered-clip[:τ]`, `nnm-trimmed-mean[:β]` (`AggregatorKind`, Docs/Aggregation.md) |
+/// | `defence` | object | see `DefenceConfig` | update screening, clipping and credit rules (Docs/ThreatModel.md) |
+/// | `probeSamples` | int | 1024 (MLP) / 16 (GPT) | training images, or sequences of `block` tokens, in the coordinator's probe batch (the `defence.probe` check) |
 /// | `seed` | uint64 | 0 | model initialisation, shard assignment and lease seeds |
 /// | `evalSamples` | int | 10000 (MLP) / 64 (GPT) | held-out images, or sequences of `block` tokens, evaluated per round |
 public struct CampaignConfig: Codable, Sendable, Equatable {
@@ -57,6 +61,9 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
     public var codec: String
     public var codecLevel: Int
     public var outer: OuterOptimizerConfig
+    public var aggregator: AggregatorKind
+    public var defence: DefenceConfig
+    public var probeSamples: Int
     public var seed: UInt64
     public var evalSamples: Int
 
@@ -81,6 +88,8 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         self.codec = "int8"
         self.codecLevel = 1
         self.outer = .diloco
+        self.aggregator = Self.defaultAggregator
+        self.defence = .standard
         self.seed = 0
         switch workload {
         case .fmnistMLP:
@@ -90,6 +99,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
             block = nil
             inner = InnerOptimizerConfig(kind: "sgd", lr: 0.05, momentum: 0.9)
             evalSamples = 10_000
+            probeSamples = 1024
         case .kjvGPT:
             modelKind = "gpt"
             goalSamples = 10_000_000
@@ -97,6 +107,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
             block = GPTConfig().block
             inner = InnerOptimizerConfig(kind: "adamw", lr: 1e-3, weightDecay: 0.1, gradClip: 1)
             evalSamples = 64
+            probeSamples = 16
         }
     }
 
@@ -104,7 +115,11 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         case name, workload, modelKind, host, port, serverNames, goalSamples, maxRounds, peersPerRound, minUpdates
         case roundDeadlineSeconds, leaseSeconds, localSteps, batch, block, shardsPerLease, inner, codec, codecLevel
         case outer, seed, evalSamples, leaseSafetyFactor, minLeaseSeconds, leaseAllowanceSeconds, aggregation
+        case aggregator, defence, probeSamples
     }
+
+    /// The aggregator of new campaigns (chosen by `crowdtrain bench attack`, Docs/ThreatModel.md).
+    public static let defaultAggregator = AggregatorKind.trimmedMean(trim: AggregatorKind.defaultTrim)
 
     /// Decodes with the workload's defaults for every missing key.
     public init(from decoder: any Decoder) throws {
@@ -138,6 +153,13 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         codec = try c.decodeIfPresent(String.self, forKey: .codec) ?? codec
         codecLevel = try c.decodeIfPresent(Int.self, forKey: .codecLevel) ?? codecLevel
         outer = try c.decodeIfPresent(OuterOptimizerConfig.self, forKey: .outer) ?? outer
+        do {
+            aggregator = try c.decodeIfPresent(AggregatorKind.self, forKey: .aggregator) ?? aggregator
+        } catch let e as AggregationError {
+            throw CoordinatorError("campaign.json: \(e)")
+        }
+        defence = try c.decodeIfPresent(DefenceConfig.self, forKey: .defence) ?? defence
+        probeSamples = try c.decodeIfPresent(Int.self, forKey: .probeSamples) ?? probeSamples
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? seed
         evalSamples = try c.decodeIfPresent(Int.self, forKey: .evalSamples) ?? evalSamples
     }
@@ -183,6 +205,8 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         try check((0...22).contains(codecLevel), "codecLevel must be 0…22")
         try check(outer.lr > 0 && outer.momentum >= 0 && outer.momentum < 1, "outer.lr > 0 and 0 ≤ outer.momentum < 1")
         try check(evalSamples >= 1, "evalSamples must be at least 1")
+        try check((1...100_000).contains(probeSamples), "probeSamples must be 1…100000")
+        do { try defence.validate() } catch let e as AggregationError { throw CoordinatorError("campaign.json: \(e)") }
     }
 
     /// Reads `D/campaign.json`.

@@ -1,4 +1,5 @@
 import CrowdEngine
+import CrowdTraining
 import Foundation
 import Logging
 
@@ -163,10 +164,13 @@ enum CheckpointRecovery {
         var current = round
         if round.closedAt == nil {
             let seed = SeedMixer.roundSeed(campaign: config.seed, round: round.number + 1)
+            let flops = try ModelFactory.make(
+                kind: good.checkpoint.kind, configJSON: good.checkpoint.configJSON, seed: 0
+            ).flopsPerSample
             current = try store.abandonRound(
-                round.number, restartFrom: good.record, nextSeed: seed, at: now)
+                round.number, restartFrom: good.record, nextSeed: seed, gflopPerSample: flops / 1e9, at: now)
             message +=
-                " — round \(round.number) abandoned (its \(round.updates) accepted updates stay credited), round "
+                " — round \(round.number) abandoned (its \(round.updates) stored updates are credited), round "
                 + "\(current.number) opened from it, outer momentum reset"
         } else {
             message += " — the campaign is finished; the final model is lost and this one is served"

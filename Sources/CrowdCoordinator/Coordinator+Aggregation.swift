@@ -1,31 +1,67 @@
+import CrowdAggregation
 import CrowdCodec
 import CrowdEngine
+import CrowdProtocol
 import Foundation
 
 extension Coordinator {
-    /// Closes `round`: decodes the updates folded into it (each against its own lease round's base model),
-    /// applies the strategy (stale updates scaled by 1/√(1 + s)), writes the checkpoint atomically, and commits
-    /// checkpoint, optimizer state, lease expiry and the next round in one transaction. The new model's evaluation
-    /// does not delay that: after the commit it is handed to `evaluator`, which records it from its own thread.
-    /// Safe to retry: nothing in memory changes until the commit.
+    /// Closes `round`: decodes the updates folded into it (each against its own lease round's base model), runs the
+    /// round's defence (`RoundDefence`: screening, copies, probe, clipping, the robust aggregator and the outer step,
+    /// with a fallback that never leaves the round stuck), writes the checkpoint atomically, and commits checkpoint,
+    /// the per-update decisions with the ledger entries of the credited ones, optimizer state, lease expiry and the
+    /// next round in one transaction. The new model's evaluation does not delay that: after the commit it is handed
+    /// to `evaluator`, which records it from its own thread. Safe to retry: nothing in memory changes until the commit.
+    ///
+    /// Whatever the updates hold, this closes the round: an update that does not decode is excluded
+    /// (`corrupt_update`), and when no update survives the round keeps the model (no outer step).
     func aggregate(round: UInt64) throws {
         guard machine.phase == .aggregating, machine.round == round else { return }
         let started = Date()
         let folded = try store.foldedUpdates(round: round)
-        guard !folded.isEmpty else { throw CoordinatorError("round \(round) has no accepted updates to aggregate") }
-        let updates = try folded.map { u in
-            let expectation = EnvelopeExpectation(
-                schemaHash: schemaHash, round: u.leaseRound, baseModel: try baseDigest(round: u.leaseRound),
-                elementCount: elementCount)
-            return WeightedUpdate(
-                delta: try UpdateEnvelope.decode(u.envelope, expecting: expectation).values, samples: u.samples,
-                staleness: Int(clamping: round - min(round, u.leaseRound)))
+        var candidates: [RoundDefence.Candidate] = []
+        var candidateIndex: [Int] = []
+        var decisions: [UpdateDecision] = []
+        for (i, u) in folded.enumerated() {
+            let staleness = Int(clamping: round - min(round, u.leaseRound))
+            do {
+                let expectation = EnvelopeExpectation(
+                    schemaHash: schemaHash, round: u.leaseRound, baseModel: try baseDigest(round: u.leaseRound),
+                    elementCount: elementCount)
+                let delta = try UpdateEnvelope.decode(u.envelope, expecting: expectation).values
+                candidates.append(.init(delta: delta, weight: WeightedUpdate(delta: [], samples: u.samples,
+                                                                              staleness: staleness).weight))
+                candidateIndex.append(i)
+            } catch {
+                logger.warning(
+                    "stored update does not decode; excluded", metadata: ["lease": "\(u.leaseID)", "error": "\(error)"])
+                decisions.append(
+                    UpdateDecision(
+                        leaseID: u.leaseID, credited: false, reason: ExclusionReason.corrupt.rawValue, norm: nil,
+                        clipScale: nil, credit: 0))
+            }
         }
         var next = strategy
-        let newParams = next.aggregate(params: params, updates: updates)
-        guard AggregationMath.allFinite(newParams) else {
-            throw CoordinatorError("round \(round) produced non-finite parameters; lower the outer learning rate")
+        let probe = self.probe
+        let result = defence.run(
+            params: params, candidates: candidates, strategy: &next, history: normHistory, recent: recentSketches,
+            probe: config.defence.probe || config.defence.explodeFactor.isFinite ? { probe.loss($0) } : nil)
+        var creditedSamples = 0
+        var creditedSketches: [UpdateSketch] = []
+        for (k, verdict) in result.verdicts.enumerated() {
+            let u = folded[candidateIndex[k]]
+            let credited = verdict.isAggregated
+            let sketch = credited ? UpdateSketch(candidates[k].delta) : nil
+            if let sketch { creditedSketches.append(sketch) }
+            if credited { creditedSamples += u.samples }
+            decisions.append(
+                UpdateDecision(
+                    leaseID: u.leaseID, credited: credited, reason: verdict.reason?.rawValue,
+                    norm: verdict.norm.isFinite ? verdict.norm : nil, clipScale: credited ? verdict.clipScale : nil,
+                    credit: credited ? Double(u.samples) * flopsPerSample / 1e9 : 0,
+                    sketch: sketch.map { FloatBytes.data($0.values) }))
         }
+        let newParams = result.params
+        let broadcast: UpdateSketch? = result.stepped ? UpdateSketch(zip(params, newParams).map { $0 - $1 }) : nil
         let checkpoint = Checkpoint(
             kind: modelKind, schemaHash: schemaHash, configJSON: modelConfigJSON,
             metadata: ["round": "\(round)", "workload": config.workload, "campaign": config.name], params: newParams)
@@ -33,7 +69,8 @@ extension Coordinator {
         let version = Secrets.sha256Hex(bytes)
         try AtomicFile.write(bytes, to: paths.checkpoint(round: round))
         let aggregated = Date()
-        let samples = try store.totals(now: clock.now(), onlineWindow: 0, rateWindow: 0).samplesTrained
+        let samples =
+            try store.totals(now: clock.now(), onlineWindow: 0, rateWindow: 0).samplesTrained + creditedSamples
         let finished = (config.maxRounds.map { round >= UInt64($0) } ?? false) || samples >= config.goalSamples
         let nextSeed = SeedMixer.roundSeed(campaign: config.seed, round: round + 1)
         let now = clock.now()
@@ -43,7 +80,8 @@ extension Coordinator {
                 version: version, round: round, path: paths.checkpointRelative(round: round), bytes: bytes.count,
                 createdAt: now),
             outerState: FloatBytes.data(next.exportState()), nextSeed: nextSeed, openNext: !finished,
-            expireOpenLeasesBefore: finished ? round + 1 : machine.leasesKeptFromRoundAfterClose, at: now)
+            expireOpenLeasesBefore: finished ? round + 1 : machine.leasesKeptFromRoundAfterClose,
+            decisions: decisions, broadcastSketch: broadcast.map { FloatBytes.data($0.values) }, at: now)
 
         strategy = next
         params = newParams
@@ -51,16 +89,32 @@ extension Coordinator {
         baseBytes = bytes
         baseDigest = Secrets.sha256(bytes)
         roundSeed = nextSeed
+        for v in result.verdicts where v.isAggregated { normHistory.append(v.norm) }
+        recentSketches.append(contentsOf: creditedSketches + (broadcast.map { [$0] } ?? []))
+        if recentSketches.count > sketchCapacity { recentSketches.removeFirst(recentSketches.count - sketchCapacity) }
         machine.roundClosed(finished: finished, now: now)
         evaluator.submit(.init(round: round, version: version, source: .memory(checkpoint)))
         metrics.aggregationSeconds.record(.seconds(aggregated.timeIntervalSince(started)))
+        let excluded = decisions.filter { !$0.credited }
+        var reasons: [String: Int] = [:]
+        for d in excluded { reasons[d.reason ?? "?", default: 0] += 1 }
         logger.info(
             "round closed",
             metadata: [
-                "round": "\(round)", "updates": "\(updates.count)",
-                "max_staleness": "\(updates.map(\.staleness).max() ?? 0)", "model": "\(version.prefix(12))",
+                "round": "\(round)", "updates": "\(folded.count)", "credited": "\(decisions.count - excluded.count)",
+                "excluded": "\(reasons.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
+                "stepped": "\(result.stepped)",
+                "reference_norm": "\(result.referenceNorm.map { String(format: "%.4g", $0) } ?? "-")",
+                "probe_loss": "\(result.baseProbeLoss.map { String(format: "%.4f", $0) } ?? "-")→\(result.probeLoss.map { String(format: "%.4f", $0) } ?? "-")",
+                "max_staleness": "\(folded.map { round - min(round, $0.leaseRound) }.max() ?? 0)",
+                "model": "\(version.prefix(12))", "aggregator": "\(strategy.aggregator)",
                 "aggregate_ms": "\(Int(aggregated.timeIntervalSince(started) * 1000))",
                 "commit_ms": "\(Int(Date().timeIntervalSince(aggregated) * 1000))", "finished": "\(finished)",
             ])
+        if !result.stepped {
+            logger.warning(
+                "round closed without a model step: no update survived the defence",
+                metadata: ["round": "\(round)", "excluded": "\(excluded.count)"])
+        }
     }
 }

@@ -1,13 +1,18 @@
+import CrowdAggregation
 import CrowdCodec
 import CrowdProtocol
 import Foundation
 
 extension Coordinator {
-    /// Validates and accepts the update for `leaseID` uploaded by `peer`.
+    /// Validates and stores the update for `leaseID` uploaded by `peer`.
     ///
-    /// Every check runs before anything is written; a rejection only bumps the rejection counters.
-    /// The accepted update, its ledger entry and its fold into the round commit in one transaction.
-    /// A retry of an accepted upload (same bytes) returns the original receipt.
+    /// Every check runs before anything is written; a rejection only bumps the rejection counters. The checks:
+    /// lease ownership and freshness, the envelope against the lease (schema, round, base model, element count,
+    /// and codec — including int8 block size and top-k density), finite values, the L2 norm within the
+    /// campaign's bound (`UploadScreen`), and values never seen before (a replay or byte copy under another lease
+    /// or round is `duplicate_update`). The stored update and its fold into the round commit in one transaction,
+    /// as `pending`: credit is granted when the round's defence accepts it into the aggregate (`aggregate`).
+    /// A retry of a stored upload (same bytes) returns the original receipt.
     public func upload(leaseID: String, peer: PeerRecord, body: Data, trainLoss: Double?) throws -> Receipt {
         let now = clock.now()
         func reject(_ code: APIErrorCode, _ message: String) -> APIError {
@@ -40,22 +45,43 @@ extension Coordinator {
         let values: [Float]
         do {
             let expectation = EnvelopeExpectation(
-                schemaHash: schemaHash, round: lease.round, baseModel: leaseBase, elementCount: elementCount)
+                schemaHash: schemaHash, round: lease.round, baseModel: leaseBase, elementCount: elementCount,
+                codec: codec)
             values = try UpdateEnvelope.decode(body, expecting: expectation).values
         } catch let e as CodecError {
             throw reject(Self.apiCode(e.code), e.message + " [\(e.code.rawValue)]")
         } catch {
             throw reject(.corruptUpdate, "the update could not be decoded: \(error)")
         }
-        guard AggregationMath.allFinite(values) else {
-            throw reject(.nonFiniteValues, "the update contains NaN or infinite values")
+        let norm: Double
+        switch UploadScreen.check(values, config: config.defence, history: normHistory) {
+        case .success(let n): norm = n
+        case .failure(.nonFinite): throw reject(.nonFiniteValues, "the update contains NaN or infinite values")
+        case .failure:
+            let bound = [config.defence.maxNorm, normHistory.reference.map { $0 * config.defence.rejectMultiplier }]
+                .compactMap { $0 }.min() ?? 0
+            throw reject(
+                .updateNormTooLarge,
+                "the update's L2 norm \(String(format: "%.4g", AggregationMath.l2Norm(values))) exceeds the campaign's "
+                    + "bound \(String(format: "%.4g", bound)) (defence.maxNorm / defence.rejectMultiplier × the median "
+                    + "of recent updates); not credited. Train the lease as given and upload its Δ")
+        }
+        let valuesSHA = values.withUnsafeBytes { Secrets.sha256Hex(Data($0)) }
+        if let original = try store.hasUpdate(valuesSHA256: valuesSHA) {
+            throw reject(
+                .duplicateUpdate,
+                "these update values were already uploaded (lease \(original.prefix(8))…); a replayed or copied "
+                    + "update earns nothing. Train the lease and upload its own Δ")
         }
         let receipt = Receipt(
             receiptID: UUID().uuidString.lowercased(), leaseID: leaseID, round: lease.round, samples: lease.samples,
-            credit: Double(lease.samples) * flopsPerSample / 1e9, acceptedAt: now, sha256: sha)
-        let record = AcceptedUpdateRecord(
+            credit: 0, acceptedAt: now, sha256: sha, status: UpdateOutcome.pending)
+        var record = AcceptedUpdateRecord(
             receipt: receipt, peerID: peer.id, bytes: body.count, sha256: sha,
             trainLoss: trainLoss.flatMap { $0.isFinite ? $0 : nil }, envelope: body, foldedRound: foldedRound)
+        record.norm = norm
+        record.valuesSHA256 = valuesSHA
+        record.status = UpdateOutcome.pending
         do {
             try store.accept(record, bytesIn: body.count)
         } catch {
@@ -64,10 +90,10 @@ extension Coordinator {
             throw error
         }
         logger.info(
-            "update accepted",
+            "update stored",
             metadata: [
                 "round": "\(lease.round)", "folded_into": "\(foldedRound)", "peer": "\(peer.id)", "lease": "\(leaseID)",
-                "bytes": "\(body.count)",
+                "bytes": "\(body.count)", "norm": "\(String(format: "%.4g", norm))",
                 "samples": "\(lease.samples)", "loss": "\(trainLoss.map { String($0) } ?? "-")",
             ])
         let actions = machine.updateAccepted(leaseID: leaseID)
@@ -76,6 +102,19 @@ extension Coordinator {
             Task { self.tickLogged() }
         }
         return receipt
+    }
+
+    /// The outcome of `peer`'s upload for `leaseID`: pending until its round closes, then credited or not, and why.
+    public func outcome(leaseID: String, peer: PeerRecord) throws -> UpdateOutcome {
+        guard let u = try store.acceptedUpdate(leaseID: leaseID), u.peerID == peer.id else {
+            throw APIError(.notFound, "this peer stored no update for lease \(leaseID)")
+        }
+        let reason = u.reason.flatMap { ExclusionReason(rawValue: $0) }
+        let credited = u.status == UpdateOutcome.credited
+        return UpdateOutcome(
+            leaseID: leaseID, round: u.foldedRound ?? u.receipt.round, status: u.status,
+            credit: credited ? u.receipt.credit : 0, samples: credited ? u.receipt.samples : 0, reason: u.reason,
+            explanation: reason?.explanation ?? u.reason, norm: u.norm, clipScale: u.clipScale)
     }
 
     /// Records a rejection (counter only) and returns the error to throw.
@@ -105,6 +144,7 @@ extension Coordinator {
         case .baseModelMismatch: .wrongBaseModel
         case .schemaMismatch: .schemaMismatch
         case .elementCountMismatch: .elementCountMismatch
+        case .codecMismatch: .wrongCodec
         case .nonFiniteValue: .nonFiniteValues
         default: .corruptUpdate
         }

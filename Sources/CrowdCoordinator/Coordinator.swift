@@ -1,3 +1,4 @@
+import CrowdAggregation
 import CrowdCodec
 import CrowdData
 import CrowdEngine
@@ -43,6 +44,14 @@ public actor Coordinator {
     /// Base model digests of older rounds (async leases outlive their round).
     var olderBaseDigests: [UInt64: [UInt8]] = [:]
     var lastTouch: [String: Double] = [:]
+    /// The defence every round runs (screening, clipping, probe, fallback).
+    let defence: RoundDefence
+    /// Norms of recently credited updates: the reference for clipping and refusing.
+    var normHistory: NormHistory
+    /// Sketches of recently credited updates and broadcast model changes (copy detection).
+    var recentSketches: [UpdateSketch]
+    /// The probe batch (`defence.probe`).
+    let probe: ProbeSet
     /// Prometheus metrics of this coordinator (`GET /metrics`).
     public nonisolated let metrics = CoordinatorMetrics()
     /// Evaluates closed rounds off the actor (started by `open`).
@@ -52,7 +61,7 @@ public actor Coordinator {
         paths: CampaignPaths, config: CampaignConfig, store: any CoordinatorRepository, clock: any CoordinatorClock,
         logger: Logger, model: any TrainableModel, checkpoint: Checkpoint, checkpointBytes: Data, version: String,
         manifest: ShardManifest, evaluation: EvaluationSet, machine: RoundStateMachine,
-        strategy: OuterOptimizerStrategy, roundSeed: UInt64
+        strategy: OuterOptimizerStrategy, roundSeed: UInt64, probe: ProbeSet
     ) throws {
         self.paths = paths
         self.config = config
@@ -80,7 +89,17 @@ public actor Coordinator {
         self.baseDigest = Secrets.sha256(checkpointBytes)
         self.baseBytes = checkpointBytes
         self.roundSeed = roundSeed
+        self.probe = probe
+        self.defence = RoundDefence(config: config.defence)
+        let recent = try store.recentCredited(limit: config.defence.historyLength)
+        self.normHistory = NormHistory(capacity: config.defence.historyLength, norms: recent.map(\.norm))
+        var sketches = recent.compactMap { $0.sketch.map { UpdateSketch(values: FloatBytes.floats($0)) } }
+        if let b = try store.broadcastSketch() { sketches.append(UpdateSketch(values: FloatBytes.floats(b))) }
+        self.recentSketches = sketches.filter { $0.values.count == UpdateSketch.dimension }
     }
+
+    /// Most sketches kept for copy detection: the credited history plus a few broadcast changes.
+    var sketchCapacity: Int { config.defence.historyLength + 8 }
 
     /// Opens the campaign in `directory` and restores its state from the database and checkpoints.
     public static func open(
@@ -104,7 +123,8 @@ public actor Coordinator {
         try checkpoint.load(into: model)
         let manifest = try ShardManifest.load(directory: paths.shards)
         let evaluation = try EvaluationSet.load(paths: paths, manifest: manifest, config: config)
-        var strategy = OuterOptimizerStrategy(config: config.outer, parameterCount: checkpoint.params.count)
+        var strategy = OuterOptimizerStrategy(
+            config: config.outer, aggregator: config.aggregator, parameterCount: checkpoint.params.count)
         if let state = try store.outerState() { try strategy.restoreState(FloatBytes.floats(state.momentum)) }
         let finished = round.closedAt != nil
         let settings = RoundStateMachine.Settings(config)
@@ -119,12 +139,14 @@ public actor Coordinator {
             metadata: [
                 "round": "\(round.number)", "model": "\(version.prefix(12))", "finished": "\(finished)",
                 "aggregation": "\(config.aggregation.mode.rawValue)", "open_leases": "\(machine.openLeases.count)",
+                "aggregator": "\(config.aggregator)",
                 "parameters": "\(checkpoint.params.count)",
             ])
         let coordinator = try Coordinator(
             paths: paths, config: config, store: store, clock: clock, logger: log, model: model, checkpoint: checkpoint,
             checkpointBytes: bytes, version: version, manifest: manifest, evaluation: evaluation, machine: machine,
-            strategy: strategy, roundSeed: round.seed)
+            strategy: strategy, roundSeed: round.seed,
+            probe: try ProbeSet.load(paths: paths, manifest: manifest, config: config, checkpoint: checkpoint))
         try coordinator.evaluator.start(
             .init(store: store, paths: paths, set: evaluation, clock: clock, metrics: coordinator.metrics, logger: log))
         return coordinator

@@ -59,6 +59,11 @@ public enum CoordinatorRoutes {
                 leaseID: leaseID, peer: peer, body: Data(buffer.readableBytesView), trainLoss: loss)
             return try json(receipt)
         }
+        router.get("/v1/updates/:leaseID") { request, context in
+            let peer = try await coordinator.authenticate(authorization: request.headers[.authorization])
+            let leaseID = try context.parameters.require("leaseID")
+            return try json(try await coordinator.outcome(leaseID: leaseID, peer: peer))
+        }
     }
 
     static func decodeJSON<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {

@@ -37,9 +37,16 @@ public protocol RoundRepository: Sendable {
     func leasesForRestore(round: UInt64, openSince: UInt64) throws -> [LeaseRecord]
     func markLeasesExpired(ids: [String]) throws
     func acceptedUpdate(leaseID: String) throws -> AcceptedUpdateRecord?
-    /// In ONE transaction: inserts the update (folding it into its round), appends the ledger entry, marks the lease
-    /// accepted and bumps the round's counters. Throws if the lease already has an accepted update.
+    /// In ONE transaction: inserts the update (folding it into its round; `pending`, so no ledger entry unless its
+    /// status is already `credited`), marks the lease accepted and bumps the round's counters. Throws if the lease
+    /// already has an accepted update.
     func accept(_ update: AcceptedUpdateRecord, bytesIn: Int) throws
+    /// The lease of a stored update with these values (SHA-256 of the decoded floats), if any.
+    func hasUpdate(valuesSHA256: String) throws -> String?
+    /// Norms and sketches of the last `limit` credited updates, oldest first.
+    func recentCredited(limit: Int) throws -> [(norm: Double, sketch: Data?)]
+    /// Sketch of the last broadcast model change (θ_before − θ_after of the last closed round).
+    func broadcastSketch() throws -> Data?
     /// (samples, envelope) of every accepted update whose lease is of `round`, in acceptance order.
     func acceptedEnvelopes(round: UInt64) throws -> [(samples: Int, envelope: Data)]
     /// Every update folded into `round` (its aggregation input), in acceptance order.
@@ -50,12 +57,14 @@ public protocol RoundRepository: Sendable {
     func recentThroughput(peerID: String, last: Int) throws -> Double?
     /// Records a rejected upload (counter only; no credit).
     func recordRejection(peerID: String?, leaseID: String?, code: String, bytes: Int, at time: Double) throws
-    /// In ONE transaction: records the new checkpoint, closes `round`, expires the open leases
-    /// of rounds before `expireOpenLeasesBefore`, saves the outer optimizer state, and opens round `round + 1` from
-    /// the new checkpoint unless `openNext` is false. The round's evaluation is recorded later (`insertEvaluation`).
+    /// In ONE transaction: records the new checkpoint, writes each folded update's decision (status, reason, norm,
+    /// clip) and appends the ledger entries of the credited ones, closes `round`, expires the open leases
+    /// of rounds before `expireOpenLeasesBefore`, saves the outer optimizer state and broadcast sketch, and opens round
+    /// `round + 1` from the new checkpoint unless `openNext` is false. The round's evaluation is recorded later.
     func closeRound(
         _ round: UInt64, checkpoint: CheckpointRecord, outerState: Data,
-        nextSeed: UInt64, openNext: Bool, expireOpenLeasesBefore: UInt64, at time: Double) throws
+        nextSeed: UInt64, openNext: Bool, expireOpenLeasesBefore: UInt64, decisions: [UpdateDecision],
+        broadcastSketch: Data?, at time: Double) throws
     /// Records (or replaces) the evaluation of a closed round's result.
     func insertEvaluation(_ evaluation: EvaluationRecord, at time: Double) throws
     /// The checkpoints of the newest `limit` closed rounds that have a result but no evaluation, newest first.

@@ -1,3 +1,4 @@
+import CrowdAggregation
 import CrowdProtocol
 
 /// The round protocol as a value that returns actions (SwiftNIO style), in two modes.

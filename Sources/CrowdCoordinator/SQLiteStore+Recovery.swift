@@ -20,16 +20,34 @@ extension SQLiteStore {
 
     /// Gives up open round `round`, whose base checkpoint is unusable, and opens `round + 1` from `base`, in ONE
     /// transaction: every open lease expires (in async mode older rounds' too: their deltas were computed from lost
-    /// models); its accepted updates and their ledger entries stay (credited,
-    /// never folded into a model); the outer optimizer's state is dropped, so its momentum restarts from zero; the
+    /// models); its stored updates passed the upload checks and lost their round through the coordinator's fault,
+    /// so the pending ones are credited now (`gflopPerSample` × samples; never folded into a model) and keep their
+    /// ledger entries; the outer optimizer's state is dropped, so its momentum restarts from zero; the
     /// `checkpoint_fallbacks` counter is bumped.
     /// - Returns: the new round.
     func abandonRound(
-        _ round: UInt64, restartFrom base: CheckpointRecord, nextSeed: UInt64, at time: Double
+        _ round: UInt64, restartFrom base: CheckpointRecord, nextSeed: UInt64, gflopPerSample: Double, at time: Double
     ) throws
         -> RoundRecord
     {
         try pool.write { db in
+            let pending = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT lease_id, peer_id, round, samples, receipt_id, norm FROM updates
+                    WHERE status = 'pending' AND COALESCE(folded_round, round) = ?
+                    """, arguments: [round.sqlValue])
+            for row in pending {
+                let samples: Int = row["samples"]
+                let leaseID: String = row["lease_id"]
+                let credit = Double(samples) * gflopPerSample
+                try db.execute(
+                    sql: "UPDATE updates SET status = 'credited', credit = ? WHERE lease_id = ?",
+                    arguments: [credit, leaseID])
+                try Self.insertLedger(
+                    peerID: row["peer_id"], leaseID: leaseID, round: UInt64(sql: row["round"]), samples: samples,
+                    gflop: credit, receiptID: row["receipt_id"], norm: row["norm"], clipScale: nil, at: time, db)
+            }
             try db.execute(
                 sql: "UPDATE leases SET status = 'expired' WHERE round <= ? AND status = 'open'",
                 arguments: [round.sqlValue])
@@ -61,10 +79,14 @@ extension SQLiteStore {
         // Async aggregation folds an update into `folded_round` (added by a later migration); before, into `round`.
         let hasFolded = try db.columns(in: "updates").contains { $0.name == "folded_round" }
         let folded = hasFolded ? "COALESCE(folded_round, round)" : "round"
+        // Credit on aggregation added `status`; before, every stored update was credited on upload.
+        let hasStatus = try db.columns(in: "updates").contains { $0.name == "status" }
+        let status = hasStatus ? "status" : "'credited'"
         let updates = try Row.fetchAll(
             db,
             sql: """
-                SELECT lease_id, round, \(folded) AS folded, peer_id, samples, sha256, receipt_id, credit
+                SELECT lease_id, round, \(folded) AS folded, peer_id, samples, sha256, receipt_id, credit,
+                    \(status) AS status
                 FROM updates ORDER BY lease_id
                 """
         ).map {
@@ -73,7 +95,7 @@ extension SQLiteStore {
                 foldedRound: UInt64(sql: $0["folded"]),
                 peerID: $0["peer_id"], samples: $0["samples"], sha256: $0["sha256"],
                 receiptID: $0["receipt_id"],
-                credit: $0["credit"])
+                credit: $0["credit"], status: $0["status"])
         }
         let ledger = try Row.fetchAll(
             db,
@@ -147,6 +169,8 @@ public struct AuditSnapshot: Sendable {
         public var sha256: String
         public var receiptID: String
         public var credit: Double
+        /// `pending`, `credited` or `no_credit`.
+        public var status: String = "credited"
     }
 
     public struct LedgerEntry: Sendable, Equatable {

@@ -29,9 +29,16 @@ extension SQLiteStore: RoundRepository {
             receiptID: row["receipt_id"], leaseID: row["lease_id"], round: UInt64(sql: row["round"]),
             samples: row["samples"], credit: row["credit"], acceptedAt: row["accepted_at"], sha256: row["sha256"])
         let folded: Int64? = row["folded_round"]
-        return AcceptedUpdateRecord(
+        var r = AcceptedUpdateRecord(
             receipt: receipt, peerID: row["peer_id"], bytes: row["bytes"], sha256: row["sha256"],
             trainLoss: row["train_loss"], envelope: row["envelope"], foldedRound: folded.map { UInt64(sql: $0) })
+        r.norm = row["norm"]
+        r.valuesSHA256 = row["values_sha256"]
+        r.status = row["status"]
+        r.reason = row["reason"]
+        r.clipScale = row["clip_scale"]
+        r.receipt.status = r.status
+        return r
     }
 
     public func currentRound() throws -> RoundRecord? {
@@ -161,19 +168,19 @@ extension SQLiteStore: RoundRepository {
             try db.execute(
                 sql: """
                     INSERT INTO updates (lease_id, round, peer_id, samples, bytes, sha256, train_loss, envelope,
-                                         receipt_id, credit, accepted_at, folded_round)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                         receipt_id, credit, accepted_at, folded_round, status, norm, values_sha256,
+                                         sketch)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     r.leaseID, r.round.sqlValue, u.peerID, r.samples, u.bytes, u.sha256, u.trainLoss, u.envelope,
-                    r.receiptID, r.credit, r.acceptedAt, folded.sqlValue,
+                    r.receiptID, r.credit, r.acceptedAt, folded.sqlValue, u.status, u.norm, u.valuesSHA256, u.sketch,
                 ])
-            try db.execute(
-                sql: """
-                    INSERT INTO ledger (peer_id, lease_id, round, samples, gflop, receipt_id, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [u.peerID, r.leaseID, r.round.sqlValue, r.samples, r.credit, r.receiptID, r.acceptedAt])
+            if u.status == UpdateOutcome.credited {
+                try Self.insertLedger(
+                    peerID: u.peerID, leaseID: r.leaseID, round: r.round, samples: r.samples, gflop: r.credit,
+                    receiptID: r.receiptID, norm: u.norm, clipScale: u.clipScale, at: r.acceptedAt, db)
+            }
             try db.execute(sql: "UPDATE leases SET status = 'accepted' WHERE id = ?", arguments: [r.leaseID])
             try db.execute(
                 sql: "UPDATE rounds SET updates = updates + 1, samples = samples + ? WHERE number = ?",
@@ -183,6 +190,42 @@ extension SQLiteStore: RoundRepository {
                 sql: "UPDATE peers SET last_seen = MAX(COALESCE(last_seen, 0), ?) WHERE id = ?",
                 arguments: [r.acceptedAt, u.peerID])
         }
+    }
+
+    static func insertLedger(
+        peerID: String, leaseID: String, round: UInt64, samples: Int, gflop: Double, receiptID: String,
+        norm: Double?, clipScale: Double?, at time: Double, _ db: Database
+    ) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO ledger (peer_id, lease_id, round, samples, gflop, receipt_id, created_at, norm, clip_scale)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [peerID, leaseID, round.sqlValue, samples, gflop, receiptID, time, norm, clipScale])
+    }
+
+    public func hasUpdate(valuesSHA256: String) throws -> String? {
+        try pool.read { db in
+            try String.fetchOne(
+                db, sql: "SELECT lease_id FROM updates WHERE values_sha256 = ? LIMIT 1", arguments: [valuesSHA256])
+        }
+    }
+
+    public func recentCredited(limit: Int) throws -> [(norm: Double, sketch: Data?)] {
+        let rows: [NormSketch] = try pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT norm, sketch FROM updates WHERE status = 'credited' AND norm IS NOT NULL
+                    ORDER BY accepted_at DESC LIMIT ?
+                    """, arguments: [limit]
+            ).map { NormSketch(norm: $0["norm"], sketch: $0["sketch"]) }
+        }
+        return rows.reversed().map { ($0.norm, $0.sketch) }
+    }
+
+    public func broadcastSketch() throws -> Data? {
+        try pool.read { db in try Data.fetchOne(db, sql: "SELECT broadcast_sketch FROM outer_state WHERE id = 1") }
     }
 
     public func acceptedEnvelopes(round: UInt64) throws -> [(samples: Int, envelope: Data)] {
@@ -200,10 +243,13 @@ extension SQLiteStore: RoundRepository {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT round, samples, envelope FROM updates WHERE folded_round = ? ORDER BY accepted_at, lease_id
+                    SELECT round, samples, envelope, lease_id, peer_id FROM updates WHERE folded_round = ?
+                    ORDER BY accepted_at, rowid
                     """, arguments: [round.sqlValue]
             ).map {
-                FoldedUpdate(leaseRound: UInt64(sql: $0["round"]), samples: $0["samples"], envelope: $0["envelope"])
+                FoldedUpdate(
+                    leaseRound: UInt64(sql: $0["round"]), samples: $0["samples"], envelope: $0["envelope"],
+                    leaseID: $0["lease_id"], peerID: $0["peer_id"])
             }
         }
     }
@@ -248,10 +294,33 @@ extension SQLiteStore: RoundRepository {
 
     public func closeRound(
         _ round: UInt64, checkpoint: CheckpointRecord, outerState: Data,
-        nextSeed: UInt64, openNext: Bool, expireOpenLeasesBefore: UInt64, at time: Double
+        nextSeed: UInt64, openNext: Bool, expireOpenLeasesBefore: UInt64, decisions: [UpdateDecision],
+        broadcastSketch: Data?, at time: Double
     ) throws {
         try pool.write { db in
             try Self.insert(checkpoint, db)
+            for d in decisions {
+                try db.execute(
+                    sql: """
+                        UPDATE updates SET status = ?, reason = ?, norm = COALESCE(?, norm), clip_scale = ?, credit = ?,
+                            sketch = COALESCE(?, sketch)
+                        WHERE lease_id = ? AND status = 'pending'
+                        """,
+                    arguments: [
+                        d.credited ? UpdateOutcome.credited : UpdateOutcome.noCredit, d.reason, d.norm, d.clipScale,
+                        d.credit, d.sketch, d.leaseID,
+                    ])
+                guard db.changesCount == 1, d.credited else { continue }
+                guard
+                    let row = try Row.fetchOne(
+                        db, sql: "SELECT peer_id, round, samples, receipt_id FROM updates WHERE lease_id = ?",
+                        arguments: [d.leaseID])
+                else { continue }
+                try Self.insertLedger(
+                    peerID: row["peer_id"], leaseID: d.leaseID, round: UInt64(sql: row["round"]),
+                    samples: row["samples"], gflop: d.credit, receiptID: row["receipt_id"], norm: d.norm,
+                    clipScale: d.clipScale, at: time, db)
+            }
             try db.execute(
                 sql: "UPDATE rounds SET closed_at = ?, result_version = ? WHERE number = ? AND closed_at IS NULL",
                 arguments: [time, checkpoint.version, round.sqlValue])
@@ -260,8 +329,8 @@ extension SQLiteStore: RoundRepository {
                 sql: "UPDATE leases SET status = 'expired' WHERE round < ? AND status = 'open'",
                 arguments: [max(expireOpenLeasesBefore, openNext ? 0 : round + 1).sqlValue])
             try db.execute(
-                sql: "INSERT OR REPLACE INTO outer_state (id, round, momentum) VALUES (1, ?, ?)",
-                arguments: [round.sqlValue, outerState])
+                sql: "INSERT OR REPLACE INTO outer_state (id, round, momentum, broadcast_sketch) VALUES (1, ?, ?, ?)",
+                arguments: [round.sqlValue, outerState, broadcastSketch])
             if openNext {
                 try db.execute(
                     sql: "INSERT INTO rounds (number, base_version, seed, opened_at) VALUES (?, ?, ?, ?)",
@@ -302,6 +371,12 @@ extension SQLiteStore: RoundRepository {
             sql: "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + ?",
             arguments: [name, n, n])
     }
+}
+
+/// A credited update's norm and sketch (Sendable row image).
+struct NormSketch: Sendable {
+    var norm: Double
+    var sketch: Data?
 }
 
 /// A row image (kept small and Sendable).

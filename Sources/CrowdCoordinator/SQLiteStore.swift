@@ -107,6 +107,24 @@ public final class SQLiteStore: Sendable {
                     CREATE INDEX leases_status_round ON leases(status, round);
                     """)
         }
+        // Credit on aggregation (issue 13): an upload is stored `pending` and earns its ledger entry only when its
+        // round's defence accepts it into the aggregate. Existing rows were credited on upload.
+        m.registerMigration("2026-12-05-credit-on-aggregation") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE updates ADD COLUMN status TEXT NOT NULL DEFAULT 'credited';
+                    ALTER TABLE updates ADD COLUMN reason TEXT;
+                    ALTER TABLE updates ADD COLUMN norm REAL;
+                    ALTER TABLE updates ADD COLUMN clip_scale REAL;
+                    ALTER TABLE updates ADD COLUMN values_sha256 TEXT;
+                    ALTER TABLE updates ADD COLUMN sketch BLOB;
+                    CREATE INDEX updates_values_sha256 ON updates(values_sha256);
+                    CREATE INDEX updates_status ON updates(status, accepted_at);
+                    ALTER TABLE ledger ADD COLUMN clip_scale REAL;
+                    ALTER TABLE ledger ADD COLUMN norm REAL;
+                    ALTER TABLE outer_state ADD COLUMN broadcast_sketch BLOB;
+                    """)
+        }
         return m
     }
 }

@@ -41,6 +41,46 @@ public struct AcceptedUpdateRecord: Sendable, Equatable {
     /// Round whose aggregation this update joins: the lease's round in sync mode, the round collecting at
     /// acceptance in async mode. nil = the lease's round.
     public var foldedRound: UInt64? = nil
+    /// ‖Δ‖₂ of the decoded update (screened at upload).
+    public var norm: Double? = nil
+    /// SHA-256 hex of the decoded values' bytes: the same values under another lease or round are a replay.
+    public var valuesSHA256: String? = nil
+    /// Count-sketch of the decoded update (`UpdateSketch`), for copy detection in later rounds.
+    public var sketch: Data? = nil
+    /// `pending` until the round is aggregated, then `credited` or `no_credit`.
+    public var status: String = "pending"
+    /// Why no credit (`ExclusionReason` raw value).
+    public var reason: String? = nil
+    /// Clip factor applied at aggregation.
+    public var clipScale: Double? = nil
+}
+
+/// The defence's decision for one folded update, written when its round closes.
+public struct UpdateDecision: Sendable, Equatable {
+    public var leaseID: String
+    /// Credited (joined the aggregate) or not.
+    public var credited: Bool
+    /// `ExclusionReason` raw value when not credited.
+    public var reason: String?
+    public var norm: Double?
+    public var clipScale: Double?
+    /// GFLOP granted (0 unless credited).
+    public var credit: Double
+    /// Count-sketch of the update when credited (remembered for copy detection).
+    public var sketch: Data?
+
+    public init(
+        leaseID: String, credited: Bool, reason: String?, norm: Double?, clipScale: Double?, credit: Double,
+        sketch: Data? = nil
+    ) {
+        self.leaseID = leaseID
+        self.credited = credited
+        self.reason = reason
+        self.norm = norm
+        self.clipScale = clipScale
+        self.credit = credit
+        self.sketch = sketch
+    }
 }
 
 /// An accepted update as aggregation reads it.
@@ -49,6 +89,8 @@ public struct FoldedUpdate: Sendable, Equatable {
     public var leaseRound: UInt64
     public var samples: Int
     public var envelope: Data
+    public var leaseID: String = ""
+    public var peerID: String = ""
 }
 
 /// A round. Round 0 is the initial model (closed at init); round n ≥ 1 trains from `baseVersion`.

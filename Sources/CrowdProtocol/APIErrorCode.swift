@@ -27,6 +27,14 @@ public enum APIErrorCode: String, Codable, Sendable, CaseIterable {
     case corruptUpdate = "corrupt_update"
     /// The decoded update contains NaN or infinity (422).
     case nonFiniteValues = "non_finite_values"
+    /// The envelope's codec, int8 block size or top-k density differs from what the lease named (422).
+    case wrongCodec = "wrong_codec"
+    /// The update's L2 norm is above the campaign's bound (`defence.maxNorm`, or `defence.rejectMultiplier` × the
+    /// median norm of recently credited updates) (422). Not credited.
+    case updateNormTooLarge = "update_norm_too_large"
+    /// The update's values repeat an update the coordinator already holds (a replay or a copy, under any
+    /// round or lease) (409). Not credited.
+    case duplicateUpdate = "duplicate_update"
     /// The request body exceeds the route's limit (413).
     case bodyTooLarge = "body_too_large"
     /// Unknown path, model version or shard (404).

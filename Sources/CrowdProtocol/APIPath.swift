@@ -10,7 +10,7 @@ public enum APIPath {
     public static func model(_ version: String) -> String { "/v1/models/\(version)" }
     /// `GET`: shard bytes whose SHA-256 hex is `id`.
     public static func shard(_ id: String) -> String { "/v1/shards/\(id)" }
-    /// `PUT`: the update envelope for lease `leaseID`.
+    /// `PUT`: the update envelope for lease `leaseID`; `GET`: its `UpdateOutcome` (pending, credited or not).
     public static func update(_ leaseID: String) -> String { "/v1/updates/\(leaseID)" }
     /// `GET`: contributors table, at most `top` rows.
     public static func stats(top: Int) -> String { "/v1/stats?top=\(top)" }

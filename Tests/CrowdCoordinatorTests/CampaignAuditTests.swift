@@ -13,7 +13,8 @@ import Testing
         let running = try f.open(f.paths)
         let report = try CampaignAudit.run(directory: f.tc.directory, acknowledged: f.receipts)
         #expect(report.ok, "\(report.violations)")
-        #expect(report.receiptsChecked == 5 && report.updates == 5 && report.ledgerEntries == 5)
+        // Two closed rounds of two credited updates each; the open round's one update is still pending.
+        #expect(report.receiptsChecked == 5 && report.updates == 5 && report.ledgerEntries == 4)
         #expect(report.peers == 2 && report.rounds == 4 && report.checkpoints == 3)
         #expect(
             report.integrity == "ok" && report.currentCheckpoint == f.paths.checkpointRelative(round: 2))

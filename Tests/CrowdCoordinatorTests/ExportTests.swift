@@ -17,6 +17,7 @@ import Testing
         }
         let n = await coordinator.currentParameters.count
         var credited: [String: Double] = [:]
+        var leases: [(PeerRecord, String)] = []
         for (i, peer) in peers.enumerated() {
             let lease = try #require(try await coordinator.lease(for: peer, request: LeaseRequest(threads: 1)).lease)
             let base = try await coordinator.modelBytes(version: lease.modelVersion)
@@ -28,8 +29,13 @@ import Testing
             if i < 2 {
                 let body = try envelope([Float](repeating: 0.001, count: n), lease: lease, base: base)
                 let receipt = try await coordinator.upload(leaseID: lease.leaseID, peer: peer, body: body, trainLoss: 2)
-                credited[peer.id, default: 0] += receipt.credit
+                #expect(receipt.credit == 0 && receipt.status == "pending")  // credit comes with the aggregate
+                leases.append((peer, lease.leaseID))
             }
+        }
+        await coordinator.advanceAndTick(tc, seconds: 101)  // the round deadline closes the round with two updates
+        for (peer, leaseID) in leases {
+            credited[peer.id, default: 0] += try await coordinator.outcome(leaseID: leaseID, peer: peer).credit
         }
         return (tc, coordinator, credited)
     }

@@ -10,7 +10,7 @@ import Testing
         defer { tc.remove() }
         let paths = CampaignPaths(directory: tc.directory)
         let store = try SQLiteStore(path: paths.database)
-        #expect(try store.appliedMigrations() == ["2026-11-26-initial", "2026-11-27-folded-round"])
+        #expect(try store.appliedMigrations() == ["2026-11-26-initial", "2026-11-27-folded-round", "2026-12-05-credit-on-aggregation"])
         #expect(try store.integrityCheck() == "ok")
         #expect(try store.currentRound()?.number == 1)
         #expect(try store.evaluations().map(\.round) == [0])
@@ -69,11 +69,17 @@ import Testing
             leaseID: lease.leaseID, peer: peer,
             body: try envelope([Float](repeating: 0.001, count: n), lease: lease, base: base), trainLoss: 2.3)
         let store = try SQLiteStore(path: CampaignPaths(directory: tc.directory).database)
+        // Credit is decided when the round closes, not on upload.
+        #expect(receipt.status == "pending" && receipt.credit == 0)
+        #expect(try store.count("ledger") == 0)
+        #expect(try store.acceptedUpdate(leaseID: lease.leaseID)?.receipt == receipt)
+        await coordinator.advanceAndTick(tc, seconds: 101)  // the round deadline closes it with one update
         #expect(try store.count("ledger") == 1)
         #expect(throws: (any Error).self) { try store.execute("UPDATE ledger SET gflop = 0") }
         #expect(throws: (any Error).self) { try store.execute("DELETE FROM ledger") }
-        #expect(try store.ledgerTotals()[joined.peerID] == receipt.credit)
-        #expect(try store.acceptedUpdate(leaseID: lease.leaseID)?.receipt == receipt)
+        let outcome = try await coordinator.outcome(leaseID: lease.leaseID, peer: peer)
+        #expect(outcome.status == "credited" && outcome.credit > 0)
+        #expect(try store.ledgerTotals()[joined.peerID] == outcome.credit)
     }
 
     @Test func oneCoordinatorPerCampaignDirectory() throws {

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import CrowdCoordinator
+import CrowdAggregation
 
 @Suite struct StrategyTests {
     func close(_ a: [Float], _ b: [Float], _ tol: Float = 1e-5) -> Bool {
@@ -41,7 +42,7 @@ import Testing
         var restored = OuterOptimizerStrategy(config: .diloco, parameterCount: 2)
         try restored.restoreState(s.exportState())
         #expect(restored.momentum == s.momentum)
-        #expect(throws: CoordinatorError.self) { try restored.restoreState([1, 2, 3]) }
+        #expect(throws: AggregationError.self) { try restored.restoreState([1, 2, 3]) }
     }
 
     @Test func staleUpdatesWeighOneOverSquareRootOfOnePlusStaleness() {

@@ -1,3 +1,4 @@
+import CrowdAggregation
 import CrowdCodec
 import CrowdData
 import CrowdEngine
@@ -52,6 +53,10 @@ struct TestCampaign {
         config.roundDeadlineSeconds = 100
         config.leaseSeconds = 50
         config.codec = "fp32"
+        // These tests check the coordinator's mechanics with synthetic deltas (constant vectors, exact sums), so
+        // the plain mean and no copy/probe/clip rules; the defence has its own tests (DefenceTests).
+        config.aggregator = .mean
+        config.defence = TestCampaign.mechanicsDefence
         configure(&config)
         let clock = ManualClock()
         _ = try CampaignInitializer.create(
@@ -61,6 +66,10 @@ struct TestCampaign {
             modelConfigJSON: try JSONEncoder().encode(MLPConfig(hidden: [8])), shardSize: 60, now: clock.now())
         return TestCampaign(directory: dir, clock: clock, config: config)
     }
+
+    /// Finite values and the duplicate-values rule only: no tiny, copy, probe, clip or explode checks.
+    static let mechanicsDefence = DefenceConfig(
+        rejectMultiplier: 1e12, clipMultiplier: 1e12, tinyFraction: 0, copyCosine: 2, probe: false, explodeFactor: 1e30)
 
     /// Tests log warnings and errors only.
     static let logger: Logger = {
@@ -89,12 +98,29 @@ struct TestCampaign {
 }
 
 /// Encodes an update envelope for `lease` from the base checkpoint bytes `base`.
+///
+/// The coordinator refuses values it already holds (a replay), and these tests upload the same synthetic vector for
+/// several leases, so one lease-specific value gets a nudge of 1e-6 (below every tolerance used).
+/// `exact: true` sends the values unchanged.
 func envelope(
     _ values: [Float], lease: Lease, base: Data, codec: CodecSpec = .fp32, round: UInt64? = nil,
-    schemaHash: UInt64? = nil, baseModel: [UInt8]? = nil
+    schemaHash: UInt64? = nil, baseModel: [UInt8]? = nil, exact: Bool = false
 ) throws -> Data {
+    var values = values
+    if !exact, !values.isEmpty {
+        let h = lease.leaseID.utf8.reduce(UInt64(14_695_981_039_346_656_037)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 }
+        values[Int(h % UInt64(values.count))] += 1e-6
+    }
     let header = EnvelopeHeader(
         schemaHash: schemaHash ?? lease.schemaHash, round: round ?? lease.round,
         baseModel: baseModel ?? Secrets.sha256(base), codec: codec, elementCount: values.count)
     return try UpdateEnvelope.encode(values, header: header)
+}
+
+extension Coordinator {
+    /// Moves the test clock and runs the round timer once (closes a round whose deadline passed).
+    func advanceAndTick(_ tc: TestCampaign, seconds: Double) async {
+        tc.clock.advance(seconds)
+        tickLogged()
+    }
 }

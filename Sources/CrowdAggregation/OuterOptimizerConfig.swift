@@ -1,6 +1,6 @@
 import Foundation
 
-/// The coordinator's outer optimizer, applied to the sample-weighted mean pseudo-gradient of a round.
+/// The coordinator's outer optimizer, applied to the aggregated pseudo-gradient of a round.
 ///
 /// | key | type | default | meaning |
 /// |---|---|---|---|
@@ -36,7 +36,7 @@ public struct OuterOptimizerConfig: Codable, Sendable, Equatable {
             guard parts.count >= 2, let lr = Float(parts[0]), let m = Float(parts[1]), lr > 0, lr.isFinite,
                 m >= 0, m < 1
             else {
-                throw CoordinatorError(
+                throw AggregationError(
                     "outer optimizer '\(text)' not understood; use fedavg, diloco or lr,momentum[,nesterov]")
             }
             self.init(lr: lr, momentum: m, nesterov: parts.count > 2 && parts[2] == "nesterov")

@@ -12,7 +12,13 @@ public struct WeightedUpdate: Sendable {
     }
 
     /// The staleness scale 1/√(1 + s) (1 when fresh).
-    public var scale: Double { AggregationConfig.stalenessScale(staleness) }
+    public var scale: Double { Self.stalenessScale(staleness) }
+
+    /// The weight in a round's mean: samples / √(1 + staleness).
+    public var weight: Double { Double(samples) * scale }
+
+    /// The weight multiplier 1/√(1 + s) of an update `staleness` versions old.
+    public static func stalenessScale(_ staleness: Int) -> Double { 1 / (1 + Double(max(0, staleness))).squareRoot() }
 }
 
 /// How a round's updates become the next global model (Flower's `Strategy`).

@@ -1,0 +1,44 @@
+/// What became of an uploaded update: `GET /v1/updates/{leaseID}` (the uploading peer only).
+///
+/// `status` is `pending` until the update's round is aggregated, then `credited` (it joined the aggregate and
+/// earned `credit`) or `no_credit` with a stable `reason` code and a sentence saying why:
+/// `non_finite`, `update_norm_too_large`, `tiny_update`, `copied_update`, `no_progress`, `unusable_aggregate`,
+/// `corrupt_update`.
+public struct UpdateOutcome: Codable, Sendable, Equatable {
+    public var leaseID: String
+    /// Round the update was folded into.
+    public var round: UInt64
+    /// `pending`, `credited` or `no_credit`.
+    public var status: String
+    /// Credit granted in GFLOP (0 unless credited).
+    public var credit: Double
+    /// Samples credited (0 unless credited).
+    public var samples: Int
+    /// Why no credit (stable code), nil otherwise.
+    public var reason: String?
+    /// The reason in words.
+    public var explanation: String?
+    /// ‖Δ‖₂ as uploaded, once known.
+    public var norm: Double?
+    /// Clipping factor applied before aggregation (1 = not clipped), once aggregated.
+    public var clipScale: Double?
+
+    public init(
+        leaseID: String, round: UInt64, status: String, credit: Double, samples: Int, reason: String? = nil,
+        explanation: String? = nil, norm: Double? = nil, clipScale: Double? = nil
+    ) {
+        self.leaseID = leaseID
+        self.round = round
+        self.status = status
+        self.credit = credit
+        self.samples = samples
+        self.reason = reason
+        self.explanation = explanation
+        self.norm = norm
+        self.clipScale = clipScale
+    }
+
+    public static let pending = "pending"
+    public static let credited = "credited"
+    public static let noCredit = "no_credit"
+}
