@@ -27,14 +27,23 @@ struct PeerStatusCommand: AsyncParsableCommand {
         var ageSeconds: Double
         var receiptsLogged: Int
         var creditLogged: Double
+        /// Receipts whose update was credited, earned nothing, or is still pending (credit is decided at aggregation).
+        var credited: Int
+        var uncredited: Int
+        var pending: Int
+        /// The decisions on the receipts shown, newest first (`status`, `reason`, `explanation`).
+        var recentOutcomes: [UpdateOutcome]
     }
 
     func run() async throws {
         let r = try PeerStatusReport.read(directory: dir)
         if json {
+            let counts = r.creditCounts
             print(try DisplayFormat.jsonLine(Report(
                 status: r.status, activity: r.activity, stale: r.isStale, ageSeconds: r.age,
-                receiptsLogged: r.receipts.count, creditLogged: r.receipts.reduce(0) { $0 + $1.credit })))
+                receiptsLogged: r.receipts.count, creditLogged: r.creditKnown, credited: counts.credited,
+                uncredited: counts.uncredited, pending: counts.pending,
+                recentOutcomes: r.receipts.suffix(max(0, receipts)).reversed().compactMap { r.outcomes[$0.leaseID] })))
         } else {
             print(Self.render(r, receipts: receipts))
         }
@@ -47,7 +56,8 @@ struct PeerStatusCommand: AsyncParsableCommand {
         var lines: [(String, String)] = [
             ("Now", r.activity),
             ("Updated", DisplayFormat.ago(s.updatedAt, now: now)),
-            ("Updates", "\(l.accepted) accepted, \(l.rejected) rejected, \(l.leases) leases"),
+            ("Updates", "\(l.accepted) stored (\(l.credited) credited, \(l.uncredited) earned nothing), \(l.rejected) rejected, "
+                + "\(l.leases) leases"),
             ("Contribution", "\(DisplayFormat.grouped(l.samples)) samples, \(DisplayFormat.fixed(l.credit, 1)) GFLOP, "
                 + "\(DisplayFormat.duration(l.trainSeconds)) of training"),
             ("Traffic", "\(ByteCount.format(l.bytesUp)) up, \(ByteCount.format(l.bytesDown)) down"),
@@ -55,8 +65,11 @@ struct PeerStatusCommand: AsyncParsableCommand {
         if let settings = r.settingsLines {
             lines.insert(contentsOf: [("Settings", settings.limits), ("Schedule", settings.schedule)], at: 2)
         }
-        let credit = r.receipts.reduce(0.0) { $0 + $1.credit }
-        lines.append(("Receipts", "\(r.receipts.count) in receipts.jsonl, \(DisplayFormat.fixed(credit, 1)) GFLOP"))
+        let counts = r.creditCounts
+        lines.append((
+            "Receipts",
+            "\(r.receipts.count) in receipts.jsonl, \(DisplayFormat.fixed(r.creditKnown, 1)) GFLOP credited "
+                + "(\(counts.credited) credited, \(counts.uncredited) earned nothing, \(counts.pending) pending)"))
         if let j = s.lastRejection {
             lines.append((
                 "Last rejection",
@@ -70,15 +83,20 @@ struct PeerStatusCommand: AsyncParsableCommand {
         let recent = r.receipts.suffix(max(0, shown))
         if !recent.isEmpty {
             var table = TextTable([("Round", .right), ("Samples", .right), ("Credit (GFLOP)", .right),
-                                   ("Accepted", .left), ("Receipt", .left)])
+                                   ("Credit", .left), ("Stored", .left), ("Receipt", .left)])
+            var why: [String] = []
             for x in recent.reversed() {
+                let d = r.decision(for: x)
+                let label = d.status == UpdateOutcome.noCredit ? "none: \(d.reason ?? "?")" : d.status
                 table.add([
-                    "\(x.round)", DisplayFormat.grouped(x.samples), DisplayFormat.fixed(x.credit, 1),
+                    "\(x.round)", DisplayFormat.grouped(x.samples), DisplayFormat.fixed(d.credit, 1), label,
                     DisplayFormat.ago(x.acceptedAt, now: now), x.receiptID,
                 ])
+                if let e = d.explanation, d.status == UpdateOutcome.noCredit { why.append("round \(x.round): \(e)") }
             }
             out.append("")
             out.append(table.render())
+            if !why.isEmpty { out.append("Why no credit: " + why.joined(separator: "; ")) }
         }
         return out.joined(separator: "\n")
     }

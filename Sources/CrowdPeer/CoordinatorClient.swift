@@ -118,6 +118,11 @@ public final class CoordinatorClient: Sendable {
         return try decode(Receipt.self, data, path: APIPath.update(leaseID))
     }
 
+    /// `GET /v1/updates/{leaseID}`: what became of this peer's update (pending, credited, or no credit and why).
+    public func outcome(leaseID: String) async throws -> UpdateOutcome {
+        try await json(.GET, APIPath.update(leaseID), body: Optional<Int>.none, auth: true)
+    }
+
     /// `GET /v1/status` (public).
     public func status() async throws -> CampaignStatus {
         try await json(.GET, APIPath.status, body: Optional<Int>.none, auth: false)

@@ -8,7 +8,8 @@ import Foundation
 /// | `ca.pem` | the only CA the peer trusts | `peer join` |
 /// | `peer.json` | the volunteer's settings (optional; `PeerConfigFile`, `Config/peer.example.json`) | by you |
 /// | `status.json` | what the daemon is doing, lifetime contribution, last receipts | every state change |
-/// | `receipts.jsonl` | one JSON receipt per accepted update (append-only) | after each upload |
+/// | `receipts.jsonl` | one JSON receipt per stored update (append-only) | after each upload |
+/// | `outcomes.jsonl` | the coordinator's decision on each stored update: credited, or no credit and why (append-only) | when the daemon learns it |
 /// | `pause.json` | present while paused by `crowdtrain peer pause` (optional `until`); removed by `peer resume` | on pause/resume |
 /// | `residual.bin` | error-feedback residual of the codec | after each finished lease |
 /// | `usage.json` | bytes sent and received today, for the daily data cap (survives restarts) | after each transfer |
@@ -17,7 +18,7 @@ import Foundation
 /// | `cache/models/<sha256>.ckpt` | model checkpoints by version hash | on download |
 /// | `cache/shards/<sha256>.shard` | data shards by content hash | on download |
 ///
-/// Every file except `receipts.jsonl` is replaced atomically (temp file, fsync, rename, fsync dir).
+/// Every file except `receipts.jsonl` and `outcomes.jsonl` is replaced atomically (temp file, fsync, rename, fsync dir).
 public struct PeerPaths: Sendable, Equatable {
     /// The peer directory.
     public let root: String
@@ -32,6 +33,7 @@ public struct PeerPaths: Sendable, Equatable {
     /// The default config file (`PeerConfigFile`).
     public var config: String { root + "/" + PeerConfigFile.defaultName }
     public var receipts: String { root + "/receipts.jsonl" }
+    public var outcomes: String { root + "/outcomes.jsonl" }
     public var residual: String { root + "/residual.bin" }
     public var pending: String { root + "/pending.bin" }
     public var progress: String { root + "/progress.bin" }

@@ -97,6 +97,7 @@ final class PeerSession {
             if stopping { break }
             do {
                 if try await resendPending() { continue }
+                await refreshOutcomes()
                 guard let lease = try await nextLease() else { return }
                 guard let work = try await train(lease) else { continue }
                 let pending = try encode(work, lease: lease)
@@ -125,11 +126,23 @@ final class PeerSession {
             break
         }
         let delay = error.retryable ? backoff.next(random: Double(rng.nextUniform())) : 1
-        let text = "\(error.retryable ? "coordinator unreachable" : "request refused"): \(error)"
+        let text = "\(Self.describe(error)): \(error)"
         logger.debug("\(text); retrying in \(String(format: "%.1f", delay)) s")
         output("\(text) — retrying in \(String(format: "%.1f", delay)) s")
         setState(.backingOff, reason: error.description)
         await pause(delay)
+    }
+
+    /// What kind of failure `error` is, for the volunteer: no answer at all (network, TLS, coordinator down) is
+    /// not the same as an answer that is an error (the coordinator is up and failing: its operator must look).
+    static func describe(_ error: CoordinatorClientError) -> String {
+        guard let status = error.status else { return "coordinator unreachable (no answer; check the network)" }
+        switch status {
+        case 429: return "the coordinator is busy and asked to slow down"
+        case 503: return "the coordinator answered that it is not ready (shutting down or starting)"
+        case 500...: return "the coordinator answered with an error (HTTP \(status); not a network problem — the campaign's operator needs to look)"
+        default: return "request refused by the coordinator (HTTP \(status))"
+        }
     }
 
     /// Asks for work until a lease arrives; nil when the campaign is over and the daemon should exit.
@@ -388,15 +401,25 @@ final class PeerSession {
             do { try ReceiptLog.append(receipt, to: paths.receipts) } catch { logger.warning("\(error)") }
             AtomicFileWriter.remove(paths.pending)
             status.lifetime.accepted += 1
-            status.lifetime.samples += receipt.samples
-            status.lifetime.credit += receipt.credit
             status.lifetime.trainSeconds += info.trainSeconds
+            let pendingCredit = receipt.status == UpdateOutcome.pending
+            if !pendingCredit {
+                // A coordinator that credits on upload.
+                status.lifetime.credited += 1
+                status.lifetime.samples += receipt.samples
+                status.lifetime.credit += receipt.credit
+            }
             status.record(PeerStatus.ReceiptSummary(
                 receiptID: receipt.receiptID, leaseID: receipt.leaseID, round: receipt.round, samples: receipt.samples,
-                credit: receipt.credit, acceptedAt: receipt.acceptedAt))
+                credit: receipt.credit, acceptedAt: receipt.acceptedAt,
+                status: receipt.status ?? UpdateOutcome.credited))
             finishedLeases += 1
             setState(.leasing)
-            output(head + String(format: "accepted (%.2f GFLOP credit)", receipt.credit))
+            output(
+                head
+                    + (pendingCredit
+                        ? "accepted; credit is decided when round \(receipt.round) is aggregated"
+                        : String(format: "accepted (%.2f GFLOP credit)", receipt.credit)))
         } catch let error as CoordinatorClientError where !error.retryable && error.apiCode != .unauthorized
             && error.apiCode != .revoked
         {

@@ -13,8 +13,8 @@ import Foundation
 /// | `suspendReasons` | [string]? | while `suspended`: `paused`, `userActive`, `onBattery`, `outsideHours`, `quotaReached`, `memoryLimit` |
 /// | `round`, `leaseID` | number?, string? | the lease being worked on |
 /// | `updatedAt` | number | Unix seconds of this write |
-/// | `lifetime` | object | totals over all runs: leases, accepted, rejected, samples, credit (GFLOP), bytesUp, bytesDown, trainSeconds |
-/// | `lastReceipts` | [object] | the last receipts (newest last) |
+/// | `lifetime` | object | totals over all runs: leases, accepted (stored), rejected, credited, uncredited, samples and credit (GFLOP) of the credited ones, bytesUp, bytesDown, trainSeconds |
+/// | `lastReceipts` | [object] | the last receipts (newest last), each with `status` (`pending`, `credited`, `no_credit`) and, without credit, `reason` and `explanation` |
 /// | `lastRejection` | object? | code, message, round, at |
 /// | `settings` | object? | the settings the daemon runs with now (see `Settings`; rewritten after a SIGHUP reload) |
 public struct PeerStatus: Codable, Sendable, Equatable {
@@ -29,8 +29,12 @@ public struct PeerStatus: Codable, Sendable, Equatable {
     /// Lifetime totals of this peer directory.
     public struct Lifetime: Codable, Sendable, Equatable {
         public var leases = 0
+        /// Updates the coordinator stored (credit decided later).
         public var accepted = 0
         public var rejected = 0
+        /// Stored updates the coordinator then credited, or not (`no_credit`).
+        public var credited = 0
+        public var uncredited = 0
         public var samples = 0
         /// GFLOP credited by the coordinator.
         public var credit = 0.0
@@ -39,6 +43,25 @@ public struct PeerStatus: Codable, Sendable, Equatable {
         /// Seconds of local training of the accepted updates.
         public var trainSeconds = 0.0
         public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case leases, accepted, rejected, credited, uncredited, samples, credit, bytesUp, bytesDown, trainSeconds
+        }
+
+        /// Missing keys (files of older daemons) read as 0.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            leases = try c.decodeIfPresent(Int.self, forKey: .leases) ?? 0
+            accepted = try c.decodeIfPresent(Int.self, forKey: .accepted) ?? 0
+            rejected = try c.decodeIfPresent(Int.self, forKey: .rejected) ?? 0
+            credited = try c.decodeIfPresent(Int.self, forKey: .credited) ?? 0
+            uncredited = try c.decodeIfPresent(Int.self, forKey: .uncredited) ?? 0
+            samples = try c.decodeIfPresent(Int.self, forKey: .samples) ?? 0
+            credit = try c.decodeIfPresent(Double.self, forKey: .credit) ?? 0
+            bytesUp = try c.decodeIfPresent(Int.self, forKey: .bytesUp) ?? 0
+            bytesDown = try c.decodeIfPresent(Int.self, forKey: .bytesDown) ?? 0
+            trainSeconds = try c.decodeIfPresent(Double.self, forKey: .trainSeconds) ?? 0
+        }
     }
 
     /// A coordinator receipt as the peer keeps it.
@@ -49,9 +72,19 @@ public struct PeerStatus: Codable, Sendable, Equatable {
         public var samples: Int
         public var credit: Double
         public var acceptedAt: Double
-        public init(receiptID: String, leaseID: String, round: UInt64, samples: Int, credit: Double, acceptedAt: Double) {
+        /// `pending` until the coordinator aggregates the round, then `credited` or `no_credit` (absent in files of
+        /// older daemons, whose receipts were credited on upload).
+        public var status: String?
+        /// Why the update earned nothing (`UpdateOutcome.reason`), and in words.
+        public var reason: String?
+        public var explanation: String?
+        public init(
+            receiptID: String, leaseID: String, round: UInt64, samples: Int, credit: Double, acceptedAt: Double,
+            status: String? = nil, reason: String? = nil, explanation: String? = nil
+        ) {
             self.receiptID = receiptID; self.leaseID = leaseID; self.round = round
             self.samples = samples; self.credit = credit; self.acceptedAt = acceptedAt
+            self.status = status; self.reason = reason; self.explanation = explanation
         }
     }
 

@@ -8,6 +8,8 @@ public struct PeerStatusReport: Sendable {
     public var status: PeerStatus
     /// Every receipt in `receipts.jsonl` (oldest first; a torn last line is skipped).
     public var receipts: [Receipt]
+    /// The coordinator's decisions the daemon learnt, from `outcomes.jsonl`, by lease.
+    public var outcomes: [String: UpdateOutcome] = [:]
     /// Seconds since the daemon last wrote its status.
     public var age: Double
     /// The daemon claims to be active but has not written for longer than `staleAfter`: it probably
@@ -40,8 +42,33 @@ public struct PeerStatusReport: Sendable {
         }
         let receipts = receiptLines(FileManager.default.contents(atPath: paths.receipts) ?? Data())
         let age = max(0, now - status.updatedAt)
-        return PeerStatusReport(
+        var report = PeerStatusReport(
             status: status, receipts: receipts, age: age, isStale: status.state != .stopped && age > staleAfter)
+        for o in OutcomeLog.read(from: paths.outcomes) { report.outcomes[o.leaseID] = o }
+        return report
+    }
+
+    /// The credit status of a receipt: the decision if known, else the receipt's own (`pending`, or `credited` from
+    /// coordinators that credit on upload).
+    public func decision(for r: Receipt) -> (status: String, credit: Double, reason: String?, explanation: String?) {
+        if let o = outcomes[r.leaseID] { return (o.status, o.credit, o.reason, o.explanation) }
+        return (r.status ?? UpdateOutcome.credited, r.credit, nil, nil)
+    }
+
+    /// Credit of every receipt as far as the daemon knows it (GFLOP).
+    public var creditKnown: Double { receipts.reduce(0) { $0 + decision(for: $1).credit } }
+
+    /// Receipts by credit status: credited, earned nothing, pending.
+    public var creditCounts: (credited: Int, uncredited: Int, pending: Int) {
+        var c = (0, 0, 0)
+        for r in receipts {
+            switch decision(for: r).status {
+            case UpdateOutcome.credited: c.0 += 1
+            case UpdateOutcome.pending: c.2 += 1
+            default: c.1 += 1
+            }
+        }
+        return c
     }
 
     /// Parses `receipts.jsonl` bytes; lines that do not parse (a torn last line) are skipped.

@@ -274,3 +274,26 @@ import Testing
         }
     }
 }
+
+@Suite struct CampaignExampleTests {
+    @Test func theShippedCampaignExampleDecodesToTheDefaults() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Config/campaign.example.json").path
+        let data = try #require(FileManager.default.contents(atPath: path))
+        let config = try JSONDecoder().decode(CampaignConfig.self, from: data)
+        try config.validate()
+        let defaults = CampaignConfig(workload: .fmnistMLP)
+        #expect(config.aggregator == defaults.aggregator && config.defence == defaults.defence)
+        #expect(config.probeSamples == defaults.probeSamples)
+    }
+
+    @Test func badDefenceAndAggregatorKeysAreRefusedWithTheKeyNamed() throws {
+        let bad = #"{"workload": "fmnist-mlp", "aggregator": "krum"}"#
+        #expect { try JSONDecoder().decode(CampaignConfig.self, from: Data(bad.utf8)) } throws: {
+            "\($0)".contains("aggregator") && "\($0)".contains("trimmed-mean")
+        }
+        var c = CampaignConfig(workload: .fmnistMLP)
+        c.defence.clipMultiplier = 0.5
+        #expect { try c.validate() } throws: { "\($0)".contains("defence.clipMultiplier") }
+    }
+}

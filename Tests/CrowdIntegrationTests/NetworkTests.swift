@@ -61,6 +61,10 @@ struct NetworkTests {
             let s = try #require(PeerStatus.read(from: peer.status))
             #expect(s.state == .stopped && s.lifetime.accepted == 3 && s.lifetime.bytesUp > 0)
             #expect(out.all.filter { $0.contains("accepted") }.count == 3, "\(out.all)")
+            // Credit is decided at aggregation; the daemon learns it before asking for its next lease.
+            #expect(s.lifetime.credited >= 1 && s.lifetime.uncredited == 0, "\(s.lifetime)")
+            #expect(out.all.contains { $0.contains("credited") && $0.contains("GFLOP") }, "\(out.all)")
+            #expect(s.lifetime.credit > 0)
             let receipts = try String(contentsOfFile: peer.receipts, encoding: .utf8).split(separator: "\n")
             #expect(receipts.count == 3)
             #expect(!FileManager.default.fileExists(atPath: peer.pending))
