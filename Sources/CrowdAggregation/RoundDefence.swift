@@ -6,12 +6,17 @@
 /// 2. `tiny_update`: norm below `tinyFraction` × reference (zero work, or near-zero noise);
 /// 3. `copied_update`: cosine ≥ `copyCosine` with an earlier update of the round, a recent credited update,
 ///    or the broadcast model change (sketches first, the exact cosine within the round);
-/// 4. `no_progress` (`probe`): θ − Δ must lower the probe loss by `minImprovement` (relative) and by at least
-///    `progressFraction` of the round's lower-median drop;
-/// 5. clip every survivor to `clipMultiplier` × reference;
+/// 4. clip every survivor to `clipMultiplier` × reference;
+/// 5. `no_progress`: with three or more survivors, the cosine with the coordinate-wise median of the others must be
+///    at least `minAgreement` and `agreementFraction` × the round's lower-median cosine (noise, sabotage and work
+///    on the wrong data point elsewhere);
 /// 6. aggregate with the strategy's aggregator and take the outer step;
-/// 7. if the result is not finite or its probe loss exceeds `explodeFactor` × the base loss, drop the survivor
-///    farthest from the coordinate-wise median and retry; with no survivor left the round keeps θ.
+/// 7. if the result is not finite or (`probe`) its probe loss exceeds `explodeFactor` × the base loss, drop the
+///    survivor farthest from the coordinate-wise median and retry; with no survivor left the round keeps θ.
+///
+/// An absolute per-update loss test ("θ − Δ must lower the probe loss") was tried first and rejected: late in
+/// training a single peer's SGD end point is often worse on held-out data than the averaged model (its noise
+/// costs more than its progress gains), so it refused up to 3 of 4 honest updates per round in the 4-peer demo.
 ///
 /// The reference norm is the history's median once it holds `DefenceConfig.minHistory` norms, else the lower
 /// median of this round's finite candidates (so fewer than half hostile candidates cannot raise it).
@@ -104,30 +109,31 @@ public struct RoundDefence: Sendable {
                 if verdicts[i].isAggregated { sketches[i] = s }
             }
         }
-        // 4. Probe: each update alone must lower the probe loss, by `minImprovement` (relative) and by at least
-        //    `progressFraction` of the round's lower-median drop.
-        var baseLoss: Double?
-        if c.probe, let probe {
-            let b = probe(params)
-            baseLoss = b
-            var drops: [Int: Double] = [:]
-            for i in verdicts.indices where verdicts[i].isAggregated {
-                var p = params
-                let d = candidates[i].delta
-                for j in p.indices { p[j] -= d[j] }
-                let l = probe(p)
-                verdicts[i].probeLoss = l
-                drops[i] = l.isFinite ? b - l : -.infinity
-            }
-            let typical = NormHistory.lowerMedian(Array(drops.values)) ?? 0
-            let needed = max(b * c.minImprovement, c.progressFraction * typical)
-            for (i, drop) in drops where !(drop > needed) { verdicts[i].outcome = .excluded(.noProgress) }
-        }
-        // 5. Clip.
+        // 4. Clip.
         let bound = reference.map { $0 * c.clipMultiplier }
         for i in verdicts.indices where verdicts[i].isAggregated {
             if let bound, bound.isFinite, verdicts[i].norm > bound { verdicts[i].clipScale = bound / verdicts[i].norm }
         }
+        // 5. Agreement: with three or more survivors, each must point where the others point — its cosine with the
+        //    coordinate-wise median of the *other* (clipped) survivors at least `minAgreement`. Fewer than half
+        //    hostile updates cannot move that median far; noise is orthogonal to it (cosine ≈ 0 ± 1/√n). Leaving the
+        //    update itself out matters for small rounds: a median of 3 or 4 is one of its inputs on many coordinates.
+        let agreeing = verdicts.indices.filter { verdicts[$0].isAggregated }
+        if agreeing.count >= 3, c.minAgreement > -1 {
+            let clipped = agreeing.map { i -> [Float] in
+                let s = verdicts[i].clipScale
+                return s == 1 ? candidates[i].delta : candidates[i].delta.map { Float(Double($0) * s) }
+            }
+            let cosines = Self.leaveOneOutMedianCosines(clipped)
+            // Also relative to the round: honest updates of one round agree with each other about equally.
+            let typical = NormHistory.lowerMedian(cosines) ?? 0
+            let needed = max(c.minAgreement, c.agreementFraction * typical)
+            for (k, i) in agreeing.enumerated() {
+                verdicts[i].agreement = cosines[k]
+                if !(cosines[k] >= needed) { verdicts[i].outcome = .excluded(.noProgress) }
+            }
+        }
+        var baseLoss: Double?
         // 6–7. Aggregate, check, fall back.
         var survivors = verdicts.indices.filter { verdicts[$0].isAggregated }
         var lastLoss: Double?
@@ -141,7 +147,7 @@ public struct RoundDefence: Sendable {
             var trial = strategy
             let next = trial.step(params: params, gradient: g)
             var usable = AggregationMath.allFinite(next)
-            if usable, c.explodeFactor.isFinite, let probe {
+            if usable, c.probe, c.explodeFactor.isFinite, let probe {
                 let b = baseLoss ?? probe(params)
                 baseLoss = b
                 let l = probe(next)
@@ -177,6 +183,52 @@ public struct RoundDefence: Sendable {
         return Result(
             params: params, stepped: false, verdicts: verdicts, referenceNorm: reference, baseProbeLoss: baseLoss,
             probeLoss: baseLoss, gradient: [Float](repeating: 0, count: params.count))
+    }
+}
+
+extension RoundDefence {
+    /// For each of K ≥ 2 vectors, cos(xᵢ, median of the other K − 1), per coordinate in one sort: the median of
+    /// the others is read off the sorted K values by skipping xᵢ's rank (even K − 1: mean of the two middle ones).
+    static func leaveOneOutMedianCosines(_ x: [[Float]]) -> [Double] {
+        let k = x.count
+        precondition(k >= 2, "leave-one-out needs two vectors")
+        let n = x[0].count
+        var dot = [Double](repeating: 0, count: k)
+        var selfNorm = [Double](repeating: 0, count: k)
+        var medNorm = [Double](repeating: 0, count: k)
+        var order = [Int](repeating: 0, count: k)
+        var rank = [Int](repeating: 0, count: k)
+        var values = [Float](repeating: 0, count: k)
+        let m = k - 1
+        for j in 0..<n {
+            for i in 0..<k {
+                values[i] = x[i][j]
+                order[i] = i
+            }
+            // Insertion sort of the indices by value (K is small).
+            for a in 1..<k {
+                let key = order[a]
+                var b = a - 1
+                while b >= 0 && values[order[b]] > values[key] {
+                    order[b + 1] = order[b]
+                    b -= 1
+                }
+                order[b + 1] = key
+            }
+            for (r, i) in order.enumerated() { rank[i] = r }
+            for i in 0..<k {
+                // Position p among the others is sorted position p, or p + 1 at and after i's own rank.
+                func other(_ p: Int) -> Double { Double(values[order[p < rank[i] ? p : p + 1]]) }
+                let med = m % 2 == 1 ? other(m / 2) : (other(m / 2 - 1) + other(m / 2)) / 2
+                let v = Double(values[i])
+                dot[i] += v * med
+                selfNorm[i] += v * v
+                medNorm[i] += med * med
+            }
+        }
+        return (0..<k).map { i in
+            selfNorm[i] > 0 && medNorm[i] > 0 ? dot[i] / (selfNorm[i].squareRoot() * medNorm[i].squareRoot()) : 0
+        }
     }
 }
 

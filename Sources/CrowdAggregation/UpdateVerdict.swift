@@ -8,7 +8,7 @@ public enum ExclusionReason: String, Error, Sendable, Codable, CaseIterable {
     case tinyUpdate = "tiny_update"
     /// (Almost) the same direction as an earlier update of this round, a recent round, or the broadcast model change.
     case copiedUpdate = "copied_update"
-    /// Applied alone, the update does not lower the coordinator's probe loss (noise, wrong data, sabotage).
+    /// The update does not point where the round's updates point (noise, wrong data, sabotage).
     case noProgress = "no_progress"
     /// The aggregate with this update was unusable (non-finite or exploding loss); it was re-aggregated without it.
     case unusableAggregate = "unusable_aggregate"
@@ -22,7 +22,7 @@ public enum ExclusionReason: String, Error, Sendable, Codable, CaseIterable {
         case .normTooLarge: "the update is far larger than the campaign accepts"
         case .tinyUpdate: "the update is (almost) zero: no training progress was found in it"
         case .copiedUpdate: "the update repeats an earlier update or the broadcast model change"
-        case .noProgress: "applied alone, the update did not lower the coordinator's held-out loss"
+        case .noProgress: "the update does not point where the round's other updates point (no training progress found in it)"
         case .unusableAggregate: "the round's aggregate with this update was unusable, so it was left out"
         case .corrupt: "the stored update could not be decoded"
         }
@@ -43,14 +43,14 @@ public struct UpdateVerdict: Sendable, Equatable {
     public var norm: Double
     /// Factor applied by clipping (1 = not clipped).
     public var clipScale: Double
-    /// Probe loss of θ − Δ (nil when the probe did not run for it).
-    public var probeLoss: Double?
+    /// Cosine with the coordinate-wise median of the round's clipped survivors (nil when not computed).
+    public var agreement: Double?
 
-    public init(outcome: Outcome, norm: Double, clipScale: Double = 1, probeLoss: Double? = nil) {
+    public init(outcome: Outcome, norm: Double, clipScale: Double = 1, agreement: Double? = nil) {
         self.outcome = outcome
         self.norm = norm
         self.clipScale = clipScale
-        self.probeLoss = probeLoss
+        self.agreement = agreement
     }
 
     public var isAggregated: Bool { outcome == .aggregated }

@@ -44,7 +44,7 @@ extension Coordinator {
         let probe = self.probe
         let result = defence.run(
             params: params, candidates: candidates, strategy: &next, history: normHistory, recent: recentSketches,
-            probe: config.defence.probe || config.defence.explodeFactor.isFinite ? { probe.loss($0) } : nil)
+            probe: config.defence.probe ? { probe.loss($0) } : nil)
         var creditedSamples = 0
         var creditedSketches: [UpdateSketch] = []
         for (k, verdict) in result.verdicts.enumerated() {
@@ -104,6 +104,7 @@ extension Coordinator {
                 "round": "\(round)", "updates": "\(folded.count)", "credited": "\(decisions.count - excluded.count)",
                 "excluded": "\(reasons.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
                 "stepped": "\(result.stepped)",
+                "agreement": "\(Self.range(result.verdicts.filter(\.isAggregated).compactMap(\.agreement)))",
                 "reference_norm": "\(result.referenceNorm.map { String(format: "%.4g", $0) } ?? "-")",
                 "probe_loss": "\(result.baseProbeLoss.map { String(format: "%.4f", $0) } ?? "-")→\(result.probeLoss.map { String(format: "%.4f", $0) } ?? "-")",
                 "max_staleness": "\(folded.map { round - min(round, $0.leaseRound) }.max() ?? 0)",
@@ -116,5 +117,13 @@ extension Coordinator {
                 "round closed without a model step: no update survived the defence",
                 metadata: ["round": "\(round)", "excluded": "\(excluded.count)"])
         }
+    }
+}
+
+extension Coordinator {
+    /// `min…max` of `values` with 3 decimals, `-` when empty (log lines).
+    static func range(_ values: [Double]) -> String {
+        guard let lo = values.min(), let hi = values.max() else { return "-" }
+        return String(format: "%.3f…%.3f", lo, hi)
     }
 }
