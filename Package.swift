@@ -29,7 +29,8 @@ let package = Package(
     ],
     targets: [
         // System libraries (Debian: libopenblas-dev, libzstd-dev, zlib1g-dev).
-        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // Declarations only (cblas.h by path in shim.h): OpenBLAS is loaded at run time by BLASBackend, not linked.
+        .systemLibrary(name: "CBLAS", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
@@ -50,6 +51,10 @@ let package = Package(
         // The pure math of aggregation: Strategy, aggregators (mean and robust), outer optimizer, update screening.
         // No I/O, no dependencies: the coordinator and the in-process simulations run the same code.
         .target(name: "CrowdAggregation", swiftSettings: strict),
+        // In-process simulated crowds with the real engine, codec and aggregation (`bench attack`, `bench quality`).
+        .target(
+            name: "CrowdSim", dependencies: ["CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec", "CrowdAggregation"],
+            swiftSettings: strict),
         // Wire types shared by coordinator, peer and CLI.
         .target(name: "CrowdProtocol"),
         .target(
@@ -86,7 +91,7 @@ let package = Package(
             name: "CrowdCLI",
             dependencies: [
                 "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec", "CrowdProtocol", "CrowdAggregation",
-                "CrowdCoordinator", "CrowdPeer",
+                "CrowdCoordinator", "CrowdPeer", "CrowdSim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -103,6 +108,9 @@ let package = Package(
         .testTarget(name: "CrowdTrainingTests", dependencies: ["CrowdTraining", "CrowdData", "CrowdEngine"]),
         .testTarget(name: "CrowdCodecTests", dependencies: ["CrowdCodec"]),
         .testTarget(name: "CrowdAggregationTests", dependencies: ["CrowdAggregation"]),
+        .testTarget(
+            name: "CrowdSimTests",
+            dependencies: ["CrowdSim", "CrowdAggregation", "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec"]),
         .testTarget(name: "CrowdPeerTests", dependencies: ["CrowdPeer", "CrowdProtocol", "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec"]),
         .testTarget(
             name: "CrowdCoordinatorTests",

@@ -19,6 +19,10 @@ public enum AggregatorKind: Sendable, Hashable, CustomStringConvertible {
     /// Default trimmed fraction β of each end.
     public static let defaultTrim = 0.25
 
+    /// The aggregator of new campaigns (`CampaignConfig`) and the one `bench attack` sums up: chosen by the
+    /// measured worst case of `crowdtrain bench attack` (Docs/ThreatModel.md).
+    public static let campaignDefault = AggregatorKind.trimmedMean(trim: defaultTrim)
+
     /// Every kind once, with default parameters (benchmarks iterate this).
     public static let all: [AggregatorKind] = [
         .mean, .trimmedMean(trim: defaultTrim), .median, .centeredClip(radius: nil), .nnmTrimmedMean(trim: defaultTrim),

@@ -6,7 +6,7 @@
 /// 2. `tiny_update`: norm below `tinyFraction` × reference (zero work, or near-zero noise);
 /// 3. `copied_update`: cosine ≥ `copyCosine` with an earlier update of the round, a recent credited update,
 ///    or the broadcast model change (sketches first, the exact cosine within the round);
-/// 4. clip every survivor to `clipMultiplier` × reference;
+/// 4. clip every survivor to `clipMultiplier` × the lower median norm of the round's survivors;
 /// 5. `no_progress`: with three or more survivors, the cosine with the coordinate-wise median of the others must be
 ///    at least `minAgreement` and `agreementFraction` × the round's lower-median cosine (noise, sabotage and work
 ///    on the wrong data point elsewhere);
@@ -61,7 +61,7 @@ public struct RoundDefence: Sendable {
     ///   - history: norms of recently credited updates (not modified: the caller appends the credited norms).
     ///   - recent: sketches of recent credited updates and of the broadcast model changes.
     ///   - probe: loss of the model at the given parameters on the coordinator's probe batch; nil disables the
-    ///     probe gate and the loss-based fallback.
+    ///     loss-based part of the fallback (non-finite results are still refused).
     public func run(
         params: [Float], candidates: [Candidate], strategy: inout OuterOptimizerStrategy, history: NormHistory,
         recent: [UpdateSketch] = [], probe: (([Float]) -> Double)? = nil
@@ -109,8 +109,17 @@ public struct RoundDefence: Sendable {
                 if verdicts[i].isAggregated { sketches[i] = s }
             }
         }
-        // 4. Clip.
-        let bound = reference.map { $0 * c.clipMultiplier }
+        // 4. Clip to `clipMultiplier` × the lower median of this round's survivors (three or more; with fewer, the
+        //    smaller of that and the reference). The history is not used when the round has enough updates:
+        //    hostile updates aggregated earlier raise its median (label-flipping peers send norms 7× the honest ones
+        //    every other round, `bench attack`), while fewer than half hostile updates of a round cannot raise the
+        //    round's lower median above an honest norm. With the default multiplier 1 every survivor enters the
+        //    aggregate with at most a typical honest norm, so a few large updates cannot outweigh many small ones.
+        let survivorNorms = verdicts.filter(\.isAggregated).map(\.norm)
+        let roundMedian = NormHistory.lowerMedian(survivorNorms)
+        let clipReference =
+            survivorNorms.count >= 3 ? roundMedian : [reference, roundMedian].compactMap { $0 }.min()
+        let bound = clipReference.map { $0 * c.clipMultiplier }
         for i in verdicts.indices where verdicts[i].isAggregated {
             if let bound, bound.isFinite, verdicts[i].norm > bound { verdicts[i].clipScale = bound / verdicts[i].norm }
         }

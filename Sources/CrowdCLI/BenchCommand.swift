@@ -12,5 +12,8 @@ struct BenchCommand: AsyncParsableCommand {
             BenchChaosCommand.self,
             BenchAsyncCommand.self,
             BenchGuestCommand.self,
+            BenchAggregateCommand.self,
+            BenchAttackCommand.self,
+            BenchQualityCommand.self,
         ])
 }

@@ -52,6 +52,8 @@ struct BenchEngineCommand: AsyncParsableCommand {
         var hidden: [Int]
         var optimizer: String
         var threads: Int
+        var backend = ComputeBackendReport.current
+        var cpu = CPUReport.current
     }
 
     func runMLP() throws {
@@ -85,6 +87,7 @@ struct BenchEngineCommand: AsyncParsableCommand {
         } else {
             let widths = o.config.widths.map(String.init).joined(separator: "-")
             let threads = "\(common.threads) thread\(common.threads == 1 ? "" : "s")"
+            print("backend: \(BLASBackend.shared.summary); cpu: \(CPUReport.current.model) [\(CPUReport.current.simd.joined(separator: " "))]")
             print(
                 "fmnist-mlp \(widths): "
                     + String(
@@ -92,5 +95,39 @@ struct BenchEngineCommand: AsyncParsableCommand {
                         r.gflops, flops / 1e6)
                     + ", batch \(o.batch), \(threads), \(r.steps) timed steps")
         }
+    }
+}
+
+/// The `backend` object of every `bench engine` JSON line: which GEMM actually ran and why.
+struct ComputeBackendReport: Encodable {
+    /// `openblas` or `portable`.
+    var library: String
+    /// OpenBLAS's `openblas_get_corename()` after loading (or `portable`).
+    var kernel: String
+    /// `operator` (OPENBLAS_CORETYPE set), `cpu-features`, `library` (its own choice) or `fallback`.
+    var selection: String
+    var requestedCoreType: String?
+    var selfCheckMaxRelError: Float?
+    var detail: String
+    var problem: String?
+
+    static var current: ComputeBackendReport {
+        let b = BLASBackend.shared
+        return ComputeBackendReport(
+            library: b.library.rawValue, kernel: b.kernel, selection: b.selection.rawValue,
+            requestedCoreType: b.requestedCoreType, selfCheckMaxRelError: b.selfCheckError, detail: b.libraryDetail,
+            problem: b.problem)
+    }
+}
+
+/// The `cpu` object of every `bench engine` JSON line.
+struct CPUReport: Encodable {
+    var model: String
+    var arch: String
+    var simd: [String]
+
+    static var current: CPUReport {
+        let c = CPUFeatures.current
+        return CPUReport(model: c.modelName, arch: c.architecture.rawValue, simd: c.simdSummary)
     }
 }

@@ -31,6 +31,8 @@ struct GPTBenchRun {
         var block: Int
         var threads: Int
         var seed: UInt64
+        var backend = ComputeBackendReport.current
+        var cpu = CPUReport.current
     }
 
     func run() throws {
@@ -60,6 +62,7 @@ struct GPTBenchRun {
             enc.outputFormatting = [.sortedKeys]
             print(String(decoding: try enc.encode(report), as: UTF8.self))
         } else {
+            print("backend: \(BLASBackend.shared.summary); cpu: \(CPUReport.current.model) [\(CPUReport.current.simd.joined(separator: " "))]")
             print(String(
                 format: "kjv-gpt %@: %.0f tokens/s (%.2f ms/iter, %.1f GFLOP/s), batch %d × block %d, %d thread%@, "
                     + "%d timed iterations after %d warm-up",

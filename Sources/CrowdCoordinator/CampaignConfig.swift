@@ -119,7 +119,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
     }
 
     /// The aggregator of new campaigns (chosen by `crowdtrain bench attack`, Docs/ThreatModel.md).
-    public static let defaultAggregator = AggregatorKind.trimmedMean(trim: AggregatorKind.defaultTrim)
+    public static let defaultAggregator = AggregatorKind.campaignDefault
 
     /// Decodes with the workload's defaults for every missing key.
     public init(from decoder: any Decoder) throws {

@@ -8,11 +8,11 @@ public enum Transpose: Sendable {
 /// Matrix multiply `C = alpha · op(A) · op(B) + beta · C` on row-major matrices.
 ///
 /// `op(A)` is M×K, `op(B)` is K×N, `C` is M×N; `lda`, `ldb`, `ldc` are the row strides of the
-/// matrices as stored. `gemm` goes through OpenBLAS (`cblas_sgemm`); `gemmNaive` is its twin,
-/// used by parity tests and as the documented meaning of the fast path.
+/// matrices as stored. `gemm` goes through the process's `BLASBackend` (OpenBLAS with a core type chosen
+/// from the CPU's features, or `gemmPortable` if OpenBLAS is missing or failed its self-check);
+/// `gemmNaive` is the twin of every path, used by parity tests, the self-check and as the documented meaning.
 public enum Gemm {
-    /// BLAS path.
-    @inlinable
+    /// The fast path (`BLASBackend.shared`).
     public static func gemm(
         _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
@@ -20,11 +20,63 @@ public enum Gemm {
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         if m == 0 || n == 0 { return }
-        cblas_sgemm(
+        guard let sgemm = BLASBackend.shared.sgemm else {
+            gemmPortable(transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta,
+                         c: c, ldc: ldc)
+            return
+        }
+        sgemm(
             CblasRowMajor,
             transA == .none ? CblasNoTrans : CblasTrans,
             transB == .none ? CblasNoTrans : CblasTrans,
             Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// The engine's own GEMM (no BLAS): the fallback when OpenBLAS is missing or fails its self-check.
+    /// Row-wise axpy (`C[i,:] += a·B[p,:]`, contiguous and vectorised) when B is not transposed, dot products
+    /// with four accumulators when it is. Single-threaded, fixed summation order.
+    public static func gemmPortable(
+        _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+        alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        for i in 0..<m {
+            let crow = c + i * ldc
+            if beta == 0 {
+                for j in 0..<n { crow[j] = 0 }
+            } else if beta != 1 {
+                for j in 0..<n { crow[j] *= beta }
+            }
+            if transB == .none {
+                for p in 0..<k {
+                    let av = alpha * (transA == .none ? a[i * lda + p] : a[p * lda + i])
+                    if av == 0 { continue }
+                    let brow = b + p * ldb
+                    for j in 0..<n { crow[j] += av * brow[j] }
+                }
+            } else {
+                for j in 0..<n {
+                    let brow = b + j * ldb
+                    var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
+                    if transA == .none {
+                        let arow = a + i * lda
+                        var p = 0
+                        while p + 4 <= k {
+                            s0 += arow[p] * brow[p]
+                            s1 += arow[p + 1] * brow[p + 1]
+                            s2 += arow[p + 2] * brow[p + 2]
+                            s3 += arow[p + 3] * brow[p + 3]
+                            p += 4
+                        }
+                        while p < k { s0 += arow[p] * brow[p]; p += 1 }
+                    } else {
+                        for p in 0..<k { s0 += a[p * lda + i] * brow[p] }
+                    }
+                    crow[j] += alpha * ((s0 + s1) + (s2 + s3))
+                }
+            }
+        }
     }
 
     /// Reference triple loop with the same contract as `gemm` (accumulates in Double for a stable reference).
@@ -51,12 +103,21 @@ public enum Gemm {
 
 /// Process-wide compute thread settings.
 public enum ComputeThreads {
-    /// Sets how many threads OpenBLAS uses (the engine's own loops are single-threaded).
-    /// Call before training; 1 is the benchmark default.
+    /// Sets how many threads the BLAS backend uses (OpenBLAS; the portable GEMM is single-threaded but the
+    /// engine's own parallel loops read `current`). Call before training; 1 is the benchmark default.
     public static func set(_ n: Int) {
-        openblas_set_num_threads(Int32(max(1, n)))
+        let n = max(1, n)
+        let backend = BLASBackend.shared
+        if let setThreads = backend.setThreads {
+            setThreads(Int32(n))
+        } else {
+            BLASBackend.portableThreads.store(n, ordering: .relaxed)
+        }
     }
 
-    /// The thread count OpenBLAS currently uses.
-    public static var current: Int { Int(openblas_get_num_threads()) }
+    /// The thread count currently in use.
+    public static var current: Int {
+        if let getThreads = BLASBackend.shared.getThreads { return Int(getThreads()) }
+        return BLASBackend.portableThreads.load(ordering: .relaxed)
+    }
 }

@@ -103,7 +103,8 @@ public struct PeerStatus: Codable, Sendable, Equatable {
     ///
     /// Keys: `threads`, `cpuLimitPercent`, `nice`, `uploadBytesPerSecond`?, `downloadBytesPerSecond`?,
     /// `memoryLimitBytes`?, `idleOnlyMinutes`?, `acOnly`, `hours`? (`start-end`), `dailyDataCap`? (bytes),
-    /// `generation` (0 as started, +1 per reload). Absent keys mean "no cap" / "off".
+    /// `generation` (0 as started, +1 per reload), `backend`? (the GEMM the engine runs, `BLASBackend.summary`).
+    /// Absent keys mean "no cap" / "off".
     public struct Settings: Codable, Sendable, Equatable {
         public var threads: Int
         public var cpuLimitPercent: Int
@@ -116,6 +117,8 @@ public struct PeerStatus: Codable, Sendable, Equatable {
         public var hours: String?
         public var dailyDataCap: Int?
         public var generation: Int
+        /// The compute backend this daemon's engine runs (absent in files of older daemons).
+        public var backend: String?
 
         public init(_ s: PeerLiveSettings.Snapshot, generation: Int = 0) {
             threads = s.threads
@@ -129,6 +132,7 @@ public struct PeerStatus: Codable, Sendable, Equatable {
             hours = s.suspend.hours?.description
             dailyDataCap = s.suspend.dailyDataCap
             self.generation = generation
+            backend = BLASBackend.shared.summary
         }
 
         /// `upload 200.0 kB/s, download unlimited`.

@@ -81,7 +81,7 @@ public struct PeerStatusReport: Sendable {
     public var settingsLines: (limits: String, schedule: String)? {
         guard let s = status.settings else { return nil }
         let reloaded = s.generation > 0 ? " (reloaded \(s.generation)×)" : ""
-        return (s.limitsText + reloaded, s.scheduleText)
+        return (s.limitsText + reloaded + (s.backend.map { "; compute: \($0)" } ?? ""), s.scheduleText)
     }
 
     /// One sentence on what the daemon is doing.

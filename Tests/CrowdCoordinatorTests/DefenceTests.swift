@@ -236,6 +236,40 @@ import Testing
         #expect(lease?.round == 2)
     }
 
+    /// Every robust aggregator in the async buffer: one peer's update, sign-flipped and scaled ×1000, neither earns
+    /// credit nor moves the model further than the honest updates do, and the buffer closes as usual.
+    @Test(arguments: AggregatorKind.all.filter { $0 != .mean })
+    func robustAggregationHoldsInTheAsyncBuffer(_ aggregator: AggregatorKind) async throws {
+        let tc = try Self.campaign(peers: 4) {
+            $0.aggregation = AggregationConfig(mode: .async, bufferSize: 4, maxStaleness: 2)
+            $0.aggregator = aggregator
+        }
+        defer { tc.remove() }
+        let crowd = try await Crowd.join(try tc.open(), tc, 4)
+        let c = crowd.c
+        let theta0 = await c.currentParameters
+        var leases: [(Lease, Data)] = []
+        for i in 0..<4 { leases.append(try await crowd.lease(i)) }
+        var honest: [[Float]] = []
+        for i in 0..<3 { honest.append(try await Self.honestDelta(c, leases[i].0, leases[i].1)) }
+        let flipped = honest[0].map { $0 * -1000 }
+        for (i, values) in (honest + [flipped]).enumerated() {
+            let (l, b) = leases[i]
+            try await crowd.upload(i, l, try envelope(values, lease: l, base: b, exact: true))
+        }
+        try await c.tick()
+        #expect(await c.roundState.round == 2, "\(aggregator): the buffer closed")
+        let theta1 = await c.currentParameters
+        #expect(AggregationMath.allFinite(theta1))
+        #expect(try await crowd.outcome(3, leases[3].0).status == "no_credit", "\(aggregator)")
+        for i in 0..<3 { #expect(try await crowd.outcome(i, leases[i].0).status == "credited", "\(aggregator) peer \(i)") }
+        // DiLoCo's first step is lr·(1 + μ)·g = 1.33·g; g is no longer than the longest honest update.
+        let step = AggregationMath.l2Norm(zip(theta0, theta1).map { $0 - $1 })
+        let longest = honest.map { AggregationMath.l2Norm($0) }.max()!
+        #expect(step <= 1.34 * longest + 1e-6, "\(aggregator): step \(step) vs honest \(longest)")
+        #expect(step > 0.1 * longest, "\(aggregator): the honest updates moved the model")
+    }
+
     @Test func theLeaseCodecIsEnforcedAndNonFiniteValuesCannotBeSmuggled() async throws {
         let cases: [(campaign: String, sent: CodecSpec)] = [
             ("int8", .fp32), ("int8", .int8(block: 128)), ("int8", .fp16), ("topk:0.01", .topk(fraction: 0.5)),

@@ -1,5 +1,6 @@
 import CrowdProtocol
 import Foundation
+import CrowdEngine
 import Testing
 @testable import CrowdPeer
 
@@ -83,8 +84,10 @@ struct PeerStatusReportTests {
         let report = try PeerStatusReport.read(directory: dir, now: 1_000)
         #expect(report.status.settings?.hours == "22-7" && report.status.settings?.cpuLimitPercent == 50)
         let lines = try #require(report.settingsLines)
+        // The daemon also says which GEMM its engine runs (`BLASBackend.summary`), so every figure names what ran.
         #expect(lines.limits == "2 threads, cpu 50%, nice 12, upload 200.0 kB/s, download unlimited, memory 2.00 GB "
-            + "(reloaded 1×)")
+            + "(reloaded 1×); compute: \(BLASBackend.shared.summary)")
+        #expect(lines.limits.contains("compute: OpenBLAS core") || lines.limits.contains("compute: portable"))
         #expect(lines.schedule == "idle 10 min, AC only, hours 22-7, data cap 500.00 MB/day")
     }
 }

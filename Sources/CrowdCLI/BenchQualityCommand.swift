@@ -1,0 +1,176 @@
+import ArgumentParser
+import CrowdAggregation
+import CrowdCodec
+import CrowdData
+import CrowdEngine
+import CrowdSim
+import CrowdTraining
+import Foundation
+
+/// `crowdtrain bench quality`: crowds of P peers × H local steps against one process, every configuration with the
+/// same training budget, in one invocation (`QualityBenchmark`; the real engine, codec, defence, aggregator and
+/// outer optimizer; no network). Progress lines to stderr, the report to stdout.
+struct BenchQualityCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quality",
+        abstract: "Crowd vs one process at equal tokens/samples: the DiLoCo quality study (simulated, no network).")
+
+    @Option(help: "fmnist-mlp or kjv-gpt.")
+    var workload: String = WorkloadName.kjvGPT.rawValue
+
+    @Option(help: "Comma-separated crowd sizes.")
+    var peers: String = "1,2,4,8"
+
+    @Option(help: "Comma-separated local (inner) steps per round.")
+    var localSteps: String = "25,50,100,200"
+
+    @Option(help: "Token budget of every configuration (kjv-gpt). Default: 2,000 single-process iterations (1,536,000).")
+    var tokens: Int?
+
+    @Option(help: "Sample budget of every configuration (fmnist-mlp). Default: 2,000 single-process iterations (128,000).")
+    var samples: Int?
+
+    @Option(help: "Outer optimizer: diloco, fedavg, or lr=…,momentum=…,nesterov=true|false.")
+    var outer: String = "diloco"
+
+    @Option(help: "Aggregator (default: the campaign default).")
+    var aggregator: String = AggregatorKind.campaignDefault.description
+
+    @Option(help: "Update codec (fp32, int8, topk:F, …).")
+    var codec: String = "int8"
+
+    @Option(help: "Inner learning-rate schedule over each peer's whole run: const or cosine.")
+    var schedule: String = QualityBenchmark.Schedule.const.rawValue
+
+    @Option(help: "Inner learning rate (default: the workload's).")
+    var lr: Float?
+
+    @Flag(help: "Peers keep their inner optimizer state (momentum, Adam moments) across rounds.")
+    var keepInnerState = false
+
+    @Option(help: "Runs at once (each on one thread).")
+    var jobs: Int = 2
+
+    @Option(help: "Evaluations per run (the curve).")
+    var curvePoints: Int = 8
+
+    @Option(help: "Seed (initialisation and batches).")
+    var seed: UInt64 = 1337
+
+    @Option(help: "Fashion-MNIST directory (fmnist-mlp).")
+    var data: String = FashionMNIST.defaultDirectory
+
+    @Option(help: "Train on the bytes of this file instead of the King James Bible (kjv-gpt).")
+    var text: String?
+
+    @Flag(help: "One JSON object: workload, rows [{peers, local_steps, rounds, syncs, inner_steps, tokens|samples, val_loss|test_accuracy, curve}], single_process, …")
+    var json = false
+
+    func ints(_ s: String, _ flag: String) throws -> [Int] {
+        try s.split(separator: ",").map {
+            guard let v = Int($0.trimmingCharacters(in: .whitespaces)), v >= 1 else {
+                throw ValidationError("\(flag) takes positive integers, comma-separated; got '\($0)'")
+            }
+            return v
+        }
+    }
+
+    func validate() throws {
+        guard WorkloadName(rawValue: workload) != nil else {
+            throw ValidationError("--workload must be one of \(WorkloadName.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        _ = try ints(peers, "--peers")
+        _ = try ints(localSteps, "--local-steps")
+        guard QualityBenchmark.Schedule(rawValue: schedule) != nil else { throw ValidationError("--schedule must be const or cosine") }
+        guard (1...64).contains(jobs), (1...100).contains(curvePoints) else {
+            throw ValidationError("--jobs must be in 1…64 and --curve-points in 1…100")
+        }
+        if let tokens { guard tokens >= 1 else { throw ValidationError("--tokens must be at least 1") } }
+        if let samples { guard samples >= 1 else { throw ValidationError("--samples must be at least 1") } }
+        do {
+            _ = try OuterOptimizerConfig(parsing: outer)
+            _ = try AggregatorKind(parsing: aggregator)
+            _ = try CodecSpec(parsing: codec)
+        } catch { throw ValidationError("\(error)") }
+    }
+
+    func run() throws {
+        ComputeThreads.set(1)
+        let name = WorkloadName(rawValue: workload)!
+        let w: QualityBenchmark.Workload
+        let budget: Int
+        switch name {
+        case .fmnistMLP:
+            let (train, test) = try FashionMNIST.load(directory: data)
+            w = .fmnistMLP(train: train, test: test)
+            budget = samples ?? 2000 * 64
+        case .kjvGPT:
+            let corpus = try text.map { try TextCorpus.load(path: $0) } ?? TextCorpus.kjv()
+            let (train, validation) = corpus.split(trainFraction: 0.9)
+            let config = GPTConfig()
+            guard validation.count > config.block + 1 else {
+                throw ValidationError("the text is too short: its last 10 % must hold more than \(config.block + 1) bytes")
+            }
+            w = .gpt(train: train, validation: validation, config: config, seed: seed)
+            budget = tokens ?? 2000 * w.unitsPerBatch
+        }
+        var workload = w
+        if let lr { workload.peakLR = lr }
+        var o = QualityBenchmark.Options(budget: budget)
+        o.peers = try ints(peers, "--peers")
+        o.localSteps = try ints(localSteps, "--local-steps")
+        o.outer = try OuterOptimizerConfig(parsing: outer)
+        o.aggregator = try AggregatorKind(parsing: aggregator)
+        o.codec = try CodecSpec(parsing: codec)
+        o.schedule = QualityBenchmark.Schedule(rawValue: schedule)!
+        o.keepInnerState = keepInnerState
+        o.jobs = jobs
+        o.curvePoints = curvePoints
+        o.seed = seed
+        let report = try QualityBenchmark.run(workload: workload, options: o) { printToStandardError($0) }
+        if json {
+            print(try QualityJSON(report).encoded())
+        } else {
+            let unit = name == .kjvGPT ? "tokens" : "samples"
+            print("single process: \(report.single.innerSteps) steps, \(report.single.units) \(unit): "
+                + String(format: "%@ %.4f", w.metric.rawValue, report.single.value))
+            for r in report.rows {
+                print(String(
+                    format: "%d peers × %d local steps: %d rounds (%d syncs, %.0f× fewer than inner steps), %d %@: %@ %.4f",
+                    r.peers, r.localSteps, r.rounds, r.syncs, Double(r.innerSteps) / Double(max(1, r.syncs)), r.units,
+                    unit, w.metric.rawValue, r.value))
+            }
+        }
+    }
+}
+
+/// The `bench quality --json` object (keys named for the workload: `tokens`/`val_loss` or `samples`/`test_accuracy`).
+struct QualityJSON {
+    let report: QualityBenchmark.Report
+
+    init(_ report: QualityBenchmark.Report) { self.report = report }
+
+    func row(_ r: QualityBenchmark.Row) -> [String: Any] {
+        let units = report.workload.metric == .valLoss ? "tokens" : "samples"
+        return [
+            "peers": r.peers, "local_steps": r.localSteps, "rounds": r.rounds, "syncs": r.syncs,
+            "inner_steps": r.innerSteps, units: r.units, report.workload.metric.rawValue: r.value,
+            "excluded_updates": r.excluded, "seconds": r.seconds,
+            "curve": r.curve.map { [units: $0.units, report.workload.metric.rawValue: $0.value] },
+        ]
+    }
+
+    func encoded() throws -> String {
+        let o = report.options
+        let object: [String: Any] = [
+            "workload": report.workload.name, "metric": report.workload.metric.rawValue, "budget": o.budget,
+            "rows": report.rows.map(row), "single_process": row(report.single),
+            "outer": ["lr": o.outer.lr, "momentum": o.outer.momentum, "nesterov": o.outer.nesterov],
+            "aggregator": o.aggregator.description, "codec": o.codec.description, "schedule": o.schedule.rawValue,
+            "inner_lr": report.workload.peakLR, "keep_inner_state": o.keepInnerState, "seed": o.seed,
+            "seconds": report.seconds, "cpu": CPUName.current,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+}
