@@ -24,6 +24,19 @@ public final class SQLiteStore: Sendable {
         }
     }
 
+    /// Writes a consistent snapshot of the live database to a new SQLite file at `path` (SQLite's online backup),
+    /// safe while the coordinator is writing. A file copy of the database and its `-wal` is not: the WAL can be
+    /// checkpointed and removed half-way through the copy.
+    public func backup(to path: String) throws {
+        do {
+            let destination = try DatabaseQueue(path: path)
+            try pool.backup(to: destination)
+            try destination.close()
+        } catch {
+            throw CoordinatorError("cannot back up the database to \(path): \(error)")
+        }
+    }
+
     /// Names of the applied migrations, oldest first.
     public func appliedMigrations() throws -> [String] {
         try pool.read { db in try Array(Self.migrator.appliedMigrations(db)) }

@@ -61,11 +61,23 @@ struct DurabilityFixture {
 
     var paths: CampaignPaths { CampaignPaths(directory: tc.directory) }
 
-    /// A copy of the campaign directory (database with its WAL, checkpoints, shards) to damage.
+    /// A copy of the campaign directory (database snapshot, checkpoints, shards) to damage.
+    ///
+    /// The database is copied through SQLite's backup API: the fixture's coordinator may still be closing, and its
+    /// pool checkpoints and removes the `-wal` file when the last connection goes, which made a plain directory copy
+    /// fail now and then ("coordinator.sqlite-wal: file doesn't exist").
     func copy() throws -> CampaignPaths {
         let dir = NSTemporaryDirectory() + "crowdtrain-durability-\(UUID().uuidString)"
-        try FileManager.default.copyItem(atPath: tc.directory, toPath: dir)
-        return CampaignPaths(directory: dir)
+        let fm = FileManager.default
+        let source = paths
+        let copy = CampaignPaths(directory: dir)
+        try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let database = (source.database as NSString).lastPathComponent
+        for name in try fm.contentsOfDirectory(atPath: tc.directory) where !name.hasPrefix(database) {
+            try fm.copyItem(atPath: tc.directory + "/" + name, toPath: dir + "/" + name)
+        }
+        try SQLiteStore(path: source.database).backup(to: copy.database)
+        return copy
     }
 
     func open(_ paths: CampaignPaths, logger: Logger = TestCampaign.logger) throws -> Coordinator {

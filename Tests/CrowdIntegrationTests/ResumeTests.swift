@@ -42,7 +42,11 @@ struct ResumeTests {
         let stopAt = Date()
         await group.triggerGracefulShutdown()
         try await task.value
-        #expect(Date().timeIntervalSince(stopAt) < 2, "shutdown finishes the step in progress and saves, quickly")
+        // The lease has 60,000 steps (minutes of work even in release); stopping must finish only the step in
+        // progress and save. The bound is loose because CI runs this debug build beside 70 other suites on 2
+        // cores (2.5 s was seen there); finishing the lease instead would take far longer than 10 s.
+        let took = Date().timeIntervalSince(stopAt)
+        #expect(took < 10, "shutdown finishes the step in progress and saves, quickly (took \(took) s)")
 
         let saved = try #require(try LeaseProgressFile.read(from: peer.progress), "\(first.all)")
         #expect(saved.steps > 0 && saved.steps < Self.steps, "lease finished before the stop? \(first.all)")
