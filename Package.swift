@@ -35,6 +35,9 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // Numerics: tensors as flat buffers, kernels, layers, optimizers, models. No networking, no logging.
+        // The codec's hot loops in C, one variant per CPU feature level, chosen at run time (kernels.c). Optimised
+        // in debug builds too, so tests of large updates stay fast.
+        .target(name: "CCodecKernels", cSettings: [.unsafeFlags(["-O3", "-fno-strict-aliasing"])]),
         .target(name: "CrowdEngine", dependencies: ["CBLAS"], swiftSettings: strict),
         // Datasets (IDX, text bytes) and content-addressed shards.
         .target(
@@ -46,7 +49,7 @@ let package = Package(
         // Update codecs, error feedback, zstd framing, the update envelope.
         .target(
             name: "CrowdCodec",
-            dependencies: ["CZstd", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CZstd", "CCodecKernels", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
         // The pure math of aggregation: Strategy, aggregators (mean and robust), outer optimizer, update screening.
         // No I/O, no dependencies: the coordinator and the in-process simulations run the same code.

@@ -16,7 +16,7 @@ struct BenchCodecCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp(
         "Raw little-endian float32 update (e.g. delta_K10.f32 from ref_mlp_fmnist.py --dump-deltas). "
-            + "Default: the delta of 10 SGD steps of the fmnist-mlp engine.", valueName: "file.f32"))
+            + "Default: a mid-training fmnist-mlp delta (10 SGD steps after one epoch), made by the engine.", valueName: "file.f32"))
     var input: String?
 
     @Option(help: "Codec: all, fp32, fp16, bf16, int8, int8:BLOCK or topk:FRACTION.")
@@ -31,16 +31,28 @@ struct BenchCodecCommand: ParsableCommand {
     @Option(help: "Without --input: Fashion-MNIST directory for the engine run.")
     var data: String = FashionMNIST.defaultDirectory
 
-    @Flag(help: "One JSON line per codec (keys codec, ratio, rel_error, encode_mb_s, decode_mb_s, …).")
+    @Option(help: ArgumentHelp(
+        "Codec kernel variant to run (default: the best this CPU supports): "
+            + CodecKernels.known.joined(separator: ", ") + ". sse2 is the x86-64 baseline, for comparison.",
+        valueName: "variant"))
+    var kernels: String?
+
+    @Flag(help: "One JSON line per codec (keys codec, ratio, rel_error, encode_mb_s, decode_mb_s, kernels, cpu, …).")
     var json = false
 
     func validate() throws {
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
         guard (-7...19).contains(level) else { throw ValidationError("--level must be in -7…19") }
         if codec != "all" { _ = try CodecSpec(parsing: codec) }
+        if let kernels, !CodecKernels.known.contains(kernels) {
+            throw ValidationError("--kernels must be one of \(CodecKernels.known.joined(separator: ", ")); got '\(kernels)'")
+        }
     }
 
     func run() throws {
+        if let kernels, !CodecKernels.force(kernels) {
+            throw ValidationError("this CPU cannot run the \(kernels) codec kernels; it runs \(CodecKernels.name)")
+        }
         let x: [Float]
         let source: String
         if let input {
@@ -48,17 +60,20 @@ struct BenchCodecCommand: ParsableCommand {
             source = input
         } else {
             x = try Self.engineDelta(dataDirectory: data, steps: 10)
-            source = "fmnist-mlp engine delta after 10 SGD steps (lr 0.05, momentum 0.9, batch 64, seed 0)"
+            source = "fmnist-mlp engine delta: 10 SGD steps after one epoch (lr 0.05, momentum 0.9, batch 64, seed 0)"
         }
         let specs = codec == "all"
             ? [CodecSpec.fp32, .fp16, .bf16, .int8(block: 256), .topk(fraction: 0.01)] : [try CodecSpec(parsing: codec)]
-        if !json { print("input: \(source), \(x.count) values; zstd level \(level); \(repeats) repeats, 1 thread") }
+        if !json {
+            print("input: \(source), \(x.count) values; zstd level \(level); \(repeats) repeats, 1 thread")
+            print("kernels: \(CodecKernels.name); cpu: \(CPUReport.current.model) [\(CPUReport.current.simd.joined(separator: " "))]")
+        }
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         for spec in specs {
             let r = try CodecBenchmark.run(x, codec: spec, level: level, repeats: repeats)
             if json {
-                print(String(decoding: try enc.encode(r), as: UTF8.self))
+                print(String(decoding: try enc.encode(Line(result: r, cpu: .current)), as: UTF8.self))
             } else {
                 print(r.codec.padding(toLength: 10, withPad: " ", startingAt: 0) + String(
                     format: " ratio %7.2f×  rel.err %.5f  encode %7.0f MB/s  decode %7.0f MB/s  (%d B)",
@@ -67,17 +82,35 @@ struct BenchCodecCommand: ParsableCommand {
         }
     }
 
-    /// θ₁₀ − θ₀ of the fmnist-mlp MLP after `steps` SGD steps from seed 0 (what a peer would send with K = steps).
+    /// A mid-training update as a peer sends it, built as `ref_mlp_fmnist.py --dump-deltas` builds its
+    /// `delta_K10`: from seed 0, one epoch of SGD (lr 0.05, momentum 0.9, batch 64), then θ_K − θ₀ of `steps` more
+    /// steps with a fresh optimizer on other batches. (An update from the untrained model is atypical: larger and
+    /// less compressible, 4.6× instead of 6.1× for int8.)
     static func engineDelta(dataDirectory: String, steps: Int) throws -> [Float] {
         ComputeThreads.set(1)
         let (train, _) = try FashionMNIST.load(directory: dataDirectory)
         let model = MLP(config: MLPConfig(), seed: 0)
-        let optimizer = try InnerOptimizerConfig(kind: "sgd", lr: 0.05, momentum: 0.9).make(for: model.layout)
+        let sgd = InnerOptimizerConfig(kind: "sgd", lr: 0.05, momentum: 0.9)
+        _ = LocalTrainer.run(
+            model: model, optimizer: try sgd.make(for: model.layout), steps: train.count / 64, lr: { _ in 0.05 },
+            gradClip: 0, nextBatch: BatchSampler.images(train, batch: 64, seed: 0))
         let before = model.params.toArray()
-        let next = BatchSampler.images(train, batch: 64, seed: 0)
-        _ = LocalTrainer.run(model: model, optimizer: optimizer, steps: steps, lr: { _ in 0.05 }, gradClip: 0,
-                             nextBatch: next)
+        _ = LocalTrainer.run(
+            model: model, optimizer: try sgd.make(for: model.layout), steps: steps, lr: { _ in 0.05 }, gradClip: 0,
+            nextBatch: BatchSampler.images(train, batch: 64, seed: 1000))
         let after = model.params.toArray()
         return (0..<after.count).map { after[$0] - before[$0] }
+    }
+
+    /// A JSON line: the codec's figures and the CPU they were measured on.
+    struct Line: Encodable {
+        var result: CodecBenchmark.Result
+        var cpu: CPUReport
+        func encode(to encoder: any Encoder) throws {
+            try result.encode(to: encoder)
+            var c = encoder.container(keyedBy: Key.self)
+            try c.encode(cpu, forKey: .cpu)
+        }
+        enum Key: String, CodingKey { case cpu }
     }
 }

@@ -30,7 +30,7 @@ struct BenchQualityCommand: ParsableCommand {
     @Option(help: "Sample budget of every configuration (fmnist-mlp). Default: 2,000 single-process iterations (128,000).")
     var samples: Int?
 
-    @Option(help: "Outer optimizer: diloco, fedavg, or lr=…,momentum=…,nesterov=true|false.")
+    @Option(help: "Outer optimizer: diloco, fedavg, or LR,MOMENTUM[,nesterov] (e.g. 0.5,0.9,nesterov).")
     var outer: String = "diloco"
 
     @Option(help: "Aggregator (default: the campaign default).")
@@ -40,13 +40,16 @@ struct BenchQualityCommand: ParsableCommand {
     var codec: String = "int8"
 
     @Option(help: "Inner learning-rate schedule over each peer's whole run: const or cosine.")
-    var schedule: String = QualityBenchmark.Schedule.const.rawValue
+    var schedule: String = LRSchedule.Kind.const.rawValue
 
     @Option(help: "Inner learning rate (default: the workload's).")
     var lr: Float?
 
     @Flag(help: "Peers keep their inner optimizer state (momentum, Adam moments) across rounds.")
     var keepInnerState = false
+
+    @Flag(help: "Skip the single-process baseline (for sweeps; the goal comparison needs it).")
+    var noBaseline = false
 
     @Option(help: "Runs at once (each on one thread).")
     var jobs: Int = 2
@@ -81,7 +84,7 @@ struct BenchQualityCommand: ParsableCommand {
         }
         _ = try ints(peers, "--peers")
         _ = try ints(localSteps, "--local-steps")
-        guard QualityBenchmark.Schedule(rawValue: schedule) != nil else { throw ValidationError("--schedule must be const or cosine") }
+        guard LRSchedule.Kind(rawValue: schedule) != nil else { throw ValidationError("--schedule must be const or cosine") }
         guard (1...64).contains(jobs), (1...100).contains(curvePoints) else {
             throw ValidationError("--jobs must be in 1…64 and --curve-points in 1…100")
         }
@@ -122,9 +125,10 @@ struct BenchQualityCommand: ParsableCommand {
         o.outer = try OuterOptimizerConfig(parsing: outer)
         o.aggregator = try AggregatorKind(parsing: aggregator)
         o.codec = try CodecSpec(parsing: codec)
-        o.schedule = QualityBenchmark.Schedule(rawValue: schedule)!
+        o.schedule = LRSchedule(kind: LRSchedule.Kind(rawValue: schedule)!)
         o.keepInnerState = keepInnerState
         o.jobs = jobs
+        o.baseline = !noBaseline
         o.curvePoints = curvePoints
         o.seed = seed
         let report = try QualityBenchmark.run(workload: workload, options: o) { printToStandardError($0) }
@@ -132,8 +136,10 @@ struct BenchQualityCommand: ParsableCommand {
             print(try QualityJSON(report).encoded())
         } else {
             let unit = name == .kjvGPT ? "tokens" : "samples"
-            print("single process: \(report.single.innerSteps) steps, \(report.single.units) \(unit): "
-                + String(format: "%@ %.4f", w.metric.rawValue, report.single.value))
+            if let single = report.single {
+                print("single process: \(single.innerSteps) steps, \(single.units) \(unit): "
+                    + String(format: "%@ %.4f", w.metric.rawValue, single.value))
+            }
             for r in report.rows {
                 print(String(
                     format: "%d peers × %d local steps: %d rounds (%d syncs, %.0f× fewer than inner steps), %d %@: %@ %.4f",
@@ -164,9 +170,9 @@ struct QualityJSON {
         let o = report.options
         let object: [String: Any] = [
             "workload": report.workload.name, "metric": report.workload.metric.rawValue, "budget": o.budget,
-            "rows": report.rows.map(row), "single_process": row(report.single),
+            "rows": report.rows.map(row), "single_process": report.single.map(row) ?? NSNull(),
             "outer": ["lr": o.outer.lr, "momentum": o.outer.momentum, "nesterov": o.outer.nesterov],
-            "aggregator": o.aggregator.description, "codec": o.codec.description, "schedule": o.schedule.rawValue,
+            "aggregator": o.aggregator.description, "codec": o.codec.description, "schedule": o.schedule.kind.rawValue,
             "inner_lr": report.workload.peakLR, "keep_inner_state": o.keepInnerState, "seed": o.seed,
             "seconds": report.seconds, "cpu": CPUName.current,
         ]

@@ -16,6 +16,8 @@ public enum CodecBenchmark {
         public var bytes: Int
         public var elements: Int
         public var level: Int32
+        /// The codec kernel variant that ran (`CodecKernels.name`: avx512bw, avx2, sse2, neon, generic).
+        public var kernels: String
     }
 
     /// Runs `repeats` timed encodes and decodes (after one warm-up) and reports medians.
@@ -50,7 +52,7 @@ public enum CodecBenchmark {
             codec: codec.description, ratio: Double(4 * x.count) / Double(data.count),
             rel_error: den > 0 ? (num / den).squareRoot() : (num > 0 ? .infinity : 0),
             encode_mb_s: mb / median(encodeTimes), decode_mb_s: mb / median(decodeTimes),
-            bytes: data.count, elements: x.count, level: level)
+            bytes: data.count, elements: x.count, level: level, kernels: CodecKernels.name)
     }
 
     /// Reads raw little-endian float32 values (the `.f32` files of `ref_mlp_fmnist.py --dump-deltas`).

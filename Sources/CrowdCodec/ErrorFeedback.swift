@@ -1,3 +1,4 @@
+import CCodecKernels
 import Foundation
 
 /// Error feedback for lossy codecs: what quantization drops now is added to the next update.
@@ -21,14 +22,20 @@ public struct ErrorFeedback: Sendable, Codable {
                 .elementCountMismatch, "delta has \(delta.count) elements, the error-feedback residual has \(n)")
         }
         var v = [Float](repeating: 0, count: n)
-        for i in 0..<n { v[i] = delta[i] + residual[i] }
+        v.withUnsafeMutableBufferPointer { vp in
+            delta.withUnsafeBufferPointer { d in
+                residual.withUnsafeBufferPointer { ct_add_f32(d.baseAddress!, $0.baseAddress!, vp.baseAddress!, n) }
+            }
+        }
         var rec = [Float](repeating: 0, count: n)
         let data = try v.withUnsafeBufferPointer { vp in
             try rec.withUnsafeMutableBufferPointer { rp in
                 try UpdateEnvelope.encode(values: vp, header: header, level: level, reconstruction: rp)
             }
         }
-        for i in 0..<n { v[i] -= rec[i] }
+        v.withUnsafeMutableBufferPointer { vp in
+            rec.withUnsafeBufferPointer { ct_sub_f32(vp.baseAddress!, $0.baseAddress!, vp.baseAddress!, n) }
+        }
         residual = v
         return data
     }

@@ -1,3 +1,5 @@
+import CCodecKernels
+
 /// Block-wise int8 quantization: per block of `B` values one bf16 scale `s`, codes `q = round(x / s)`
 /// in −127…127, reconstruction `q · s`.
 ///
@@ -25,22 +27,16 @@ enum Int8Block {
         // Pass 1: absmax per block (on magnitude bits: monotonic for floats, NaN/Inf sort above every finite).
         let steps = UnsafeMutableBufferPointer<Float>.allocate(capacity: nb)
         defer { steps.deallocate() }
-        try base.withMemoryRebound(to: Int32.self, capacity: n) { bits in
-            for b in 0..<nb {
-                let lo = b * block
-                let hi = Swift.min(lo + block, n)
-                var m: Int32 = 0
-                for i in lo..<hi {
-                    let a = bits[i] & 0x7FFF_FFFF
-                    m = a > m ? a : m
-                }
-                guard m < 0x7F80_0000 else {
-                    let i = (lo..<hi).first { !base[$0].isFinite } ?? lo
-                    throw CodecError(
-                        .invalidInput, "update value \(base[i]) at index \(i) is not finite; refusing to encode it")
-                }
-                steps[b] = Float(bitPattern: UInt32(m)) / 127
+        for b in 0..<nb {
+            let lo = b * block
+            let hi = Swift.min(lo + block, n)
+            let m = ct_absmax_bits(base + lo, hi - lo)
+            guard m < 0x7F80_0000 else {
+                let i = (lo..<hi).first { !base[$0].isFinite } ?? lo
+                throw CodecError(
+                    .invalidInput, "update value \(base[i]) at index \(i) is not finite; refusing to encode it")
             }
+            steps[b] = Float(bitPattern: m) / 127
         }
         // The common step floor: median block step.
         let floor: Float
@@ -50,8 +46,8 @@ enum Int8Block {
             _ = tmp.initialize(from: steps)
             floor = Selection.select(tmp, nb / 2)
         }
-        // Pass 2: quantize with a precomputed reciprocal; round-to-nearest-even via the 1.5·2²³ trick.
-        let magic: Float = 12_582_912
+        // Pass 2: quantize with a precomputed reciprocal; round-to-nearest-even via the 1.5·2²³ trick
+        // (`ct_quantize_i8`, the same bits on every CPU variant).
         for b in 0..<nb {
             let bits = HalfFloat.bf16Ceil(Swift.max(steps[b], floor))
             let s = HalfFloat.float(fromBF16: bits)
@@ -62,15 +58,7 @@ enum Int8Block {
             let inv: Float = s > 0 ? 1 / s : 0
             let lo = b * block
             let hi = Swift.min(lo + block, n)
-            for i in lo..<hi {
-                let v = Swift.min(Swift.max(base[i] * inv, -127), 127)
-                let r = Int32(bitPattern: (v + magic).bitPattern) &- 0x4B40_0000
-                q[i] = Int8(truncatingIfNeeded: r)
-            }
-            if let rec = reconstruction {
-                let r = rec.baseAddress!
-                for i in lo..<hi { r[i] = Float(q[i]) * s }
-            }
+            ct_quantize_i8(base + lo, hi - lo, inv, s, q + lo, reconstruction.map { $0.baseAddress! + lo })
         }
     }
 
@@ -89,11 +77,7 @@ enum Int8Block {
             }
             let lo = b * block
             let hi = Swift.min(lo + block, n)
-            for i in lo..<hi {
-                let c = q[i]
-                badCode |= UInt8(bitPattern: c) == 0x80 ? 1 : 0
-                o[i] = Float(c) * s
-            }
+            badCode |= UInt8(ct_dequantize_i8(q + lo, hi - lo, s, o + lo))
         }
         if badCode != 0 {
             throw CodecError(.quantOutOfRange, "int8 payload contains code −128; valid codes are −127…127")

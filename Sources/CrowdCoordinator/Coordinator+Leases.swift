@@ -68,6 +68,8 @@ extension Coordinator {
 
     func wireLease(_ r: LeaseRecord) throws -> Lease {
         let i = config.inner
+        let (progress, perStep) = scheduleProgress(round: r.round, leaseSamples: r.samples)
+        let scheduled = i.schedule.kind != .const
         return Lease(
             leaseID: r.id, round: r.round, modelVersion: try baseVersion(round: r.round), schemaHash: schemaHash,
             workload: config.workload,
@@ -75,9 +77,23 @@ extension Coordinator {
             block: config.block,
             inner: InnerOptimizerSettings(
                 kind: i.kind, lr: i.lr, momentum: i.momentum, nesterov: i.nesterov, weightDecay: i.weightDecay,
-                beta1: i.beta1, beta2: i.beta2, eps: i.eps, gradClip: i.gradClip),
+                beta1: i.beta1, beta2: i.beta2, eps: i.eps, gradClip: i.gradClip,
+                schedule: scheduled ? i.schedule.kind.rawValue : nil, warmup: scheduled ? i.schedule.warmup : nil,
+                floor: scheduled ? i.schedule.floor : nil, progress: scheduled ? progress : nil,
+                progressPerStep: scheduled ? perStep : nil),
             codec: codec.description, codecLevel: config.codecLevel, seed: r.seed, deadline: r.deadline,
             samples: r.samples)
+    }
+
+    /// Where a lease of `round` starts on the campaign's learning-rate schedule, and how far each of its steps moves
+    /// it: the *planned* progress, the training units of all earlier rounds (each closing with `closingCount`
+    /// updates of `localSteps` steps) over `goalSamples`; within a round the `closingCount` leases advance side by
+    /// side. Deterministic (no store query) and the same rule as `bench quality`'s crowds.
+    func scheduleProgress(round: UInt64, leaseSamples: Int) -> (progress: Double, perStep: Double) {
+        let goal = Double(max(1, config.goalSamples))
+        let unitsPerStep = Double(leaseSamples) / Double(max(1, config.localSteps))
+        let perStep = Double(machine.settings.closingCount) * unitsPerStep / goal
+        return (Double(round > 0 ? round - 1 : 0) * Double(config.localSteps) * perStep, perStep)
     }
 
     /// Advances the round state machine to `clock.now()` and performs its actions (lease expiry, round close).

@@ -47,7 +47,12 @@ public enum LeaseTrainer {
         let model = try ModelFactory.make(kind: checkpoint.kind, configJSON: checkpoint.configJSON, seed: lease.seed)
         try checkpoint.load(into: model)
         let start = checkpoint.params
-        let inner = InnerOptimizerConfig(peerLease: lease.inner)
+        let inner = try InnerOptimizerConfig(peerLease: lease.inner)
+        guard [lease.inner.progress, lease.inner.progressPerStep].allSatisfy({ ($0 ?? 0).isFinite && ($0 ?? 0) >= 0 }),
+              lease.inner.lr.isFinite, lease.inner.lr >= 0
+        else {
+            throw PeerError("the lease's learning rate or schedule progress is not a finite non-negative number")
+        }
         let optimizer = try inner.make(for: model.layout)
         let nextBatch = try sampler(lease: lease, shards: shards)
         var lossSum = 0.0, samples = 0, seconds = 0.0, done = 0
@@ -65,8 +70,9 @@ public enum LeaseTrainer {
                 lease: lease, steps: done, lossSum: lossSum, samples: samples, seconds: seconds,
                 params: model.params.toArray(), optimizer: optimizer.state, savedAt: Date().timeIntervalSince1970)
         }
-        let lr = inner.lr
+        let settings = lease.inner, schedule = inner.schedule
         while done < lease.steps {
+            let lr = LRSchedule.leaseLR(settings, schedule: schedule, step: done)
             if done > savedStep && saveNow() { save(snapshot()) }
             if shouldStop() {
                 if done > savedStep { save(snapshot()) }
@@ -159,9 +165,33 @@ public enum LeaseTrainer {
 
 extension InnerOptimizerConfig {
     /// The training-side optimizer configuration of a lease's wire settings (same fields).
-    init(peerLease s: InnerOptimizerSettings) {
+    init(peerLease s: InnerOptimizerSettings) throws {
         self.init(
             kind: s.kind, lr: s.lr, momentum: s.momentum, nesterov: s.nesterov, weightDecay: s.weightDecay,
-            beta1: s.beta1, beta2: s.beta2, eps: s.eps, gradClip: s.gradClip)
+            beta1: s.beta1, beta2: s.beta2, eps: s.eps, gradClip: s.gradClip,
+            schedule: try LRSchedule(peerLease: s))
+    }
+}
+
+extension LRSchedule {
+    /// The lease's schedule; absent fields are the defaults (no `schedule`: constant).
+    init(peerLease s: InnerOptimizerSettings) throws {
+        guard let name = s.schedule else {
+            self = .constant
+            return
+        }
+        guard let kind = Kind(rawValue: name) else {
+            throw PeerError(
+                "the lease names learning-rate schedule '\(name)', which this crowdtrain does not know; update crowdtrain")
+        }
+        self.init(kind: kind, warmup: s.warmup ?? 0.05, floor: s.floor ?? 0.1)
+        do { try validate() } catch { throw PeerError("the lease's \(error)") }
+    }
+
+    /// Learning rate of step `step` of a lease (its `progress` and `progressPerStep`, absent = 0).
+    static func leaseLR(_ s: InnerOptimizerSettings, schedule: LRSchedule, step: Int) -> Float {
+        let p0 = s.progress ?? 0
+        let dp = s.progressPerStep ?? 0
+        return schedule.lr(progress: p0 + Double(step) * dp, peak: s.lr)
     }
 }

@@ -12,11 +12,28 @@ public struct InnerOptimizerSettings: Codable, Sendable, Equatable {
     public var beta2: Float
     public var eps: Float
     public var gradClip: Float
+    /// Learning-rate schedule over the campaign's progress: `const` (absent = const) or `cosine`, with its
+    /// `warmup` and `floor` fractions (`CrowdTraining.LRSchedule`).
+    public var schedule: String?
+    public var warmup: Double?
+    public var floor: Double?
+    /// Campaign progress (fraction of its planned training units) at this lease's first step, and how much one
+    /// step of this lease advances it (the round's updates run side by side). Step `t` trains at
+    /// `schedule(progress + t × progressPerStep) × lr`.
+    public var progress: Double?
+    public var progressPerStep: Double?
 
     public init(
         kind: String = "sgd", lr: Float = 0.05, momentum: Float = 0.9, nesterov: Bool = false,
-        weightDecay: Float = 0, beta1: Float = 0.9, beta2: Float = 0.99, eps: Float = 1e-8, gradClip: Float = 0
+        weightDecay: Float = 0, beta1: Float = 0.9, beta2: Float = 0.99, eps: Float = 1e-8, gradClip: Float = 0,
+        schedule: String? = nil, warmup: Double? = nil, floor: Double? = nil, progress: Double? = nil,
+        progressPerStep: Double? = nil
     ) {
+        self.schedule = schedule
+        self.warmup = warmup
+        self.floor = floor
+        self.progress = progress
+        self.progressPerStep = progressPerStep
         self.kind = kind
         self.lr = lr
         self.momentum = momentum

@@ -65,27 +65,6 @@ public enum QualityBenchmark {
         func metricValue(_ s: EvalSums) -> Double { metric == .valLoss ? s.meanLoss : s.accuracy }
     }
 
-    /// Inner learning-rate schedules.
-    public enum Schedule: String, Sendable, Codable, CaseIterable {
-        /// Constant.
-        case const
-        /// 100 warm-up steps, then cosine decay to lr/10, over the *whole budget's* steps of each peer (the
-        /// campaign's global count), not restarted every round.
-        case cosine
-
-        func lr(at step: Int, of total: Int, peak: Float) -> Float {
-            switch self {
-            case .const: return peak
-            case .cosine:
-                let warmup = min(100, max(1, total / 10))
-                if step < warmup { return peak * Float(step + 1) / Float(warmup + 1) }
-                let minLR = peak / 10
-                let r = min(1.0, Double(step - warmup) / Double(max(1, total - warmup)))
-                return minLR + Float(0.5 * (1 + cos(Double.pi * r))) * (peak - minLR)
-            }
-        }
-    }
-
     public struct Options: Sendable {
         public var peers = [1, 2, 4, 8]
         public var localSteps = [25, 50, 100, 200]
@@ -95,7 +74,8 @@ public enum QualityBenchmark {
         public var aggregator = AggregatorKind.campaignDefault
         public var defence = DefenceConfig.standard
         public var codec = CodecSpec.int8(block: CodecSpec.defaultInt8Block)
-        public var schedule = Schedule.const
+        /// The inner learning rate over each run's progress (as a campaign's leases follow it).
+        public var schedule = LRSchedule.constant
         /// Each peer keeps its inner optimizer state (momentum, Adam moments) from round to round, as DiLoCo
         /// workers do; false: a fresh optimizer per round, as a lease starts today.
         public var keepInnerState = false
@@ -103,6 +83,8 @@ public enum QualityBenchmark {
         public var jobs = 2
         /// Evaluations per run (the curve), the last at the end.
         public var curvePoints = 8
+        /// Run the single-process baseline (the goal comparison needs it; sweeps may skip it).
+        public var baseline = true
         public init(budget: Int) { self.budget = budget }
     }
 
@@ -130,7 +112,8 @@ public enum QualityBenchmark {
         public var workload: Workload
         public var options: Options
         public var rows: [Row]
-        public var single: Row
+        /// The single-process baseline (nil when `Options.baseline` is false).
+        public var single: Row?
         public var seconds: Double
     }
 
@@ -153,11 +136,13 @@ public enum QualityBenchmark {
                 "the budget \(o.budget) is smaller than one round of every configuration (peers × local steps × "
                     + "\(w.unitsPerBatch) per batch); raise --tokens/--samples or lower --peers/--local-steps")
         }
+        let first = o.baseline ? 0 : 1
         let total = configs.count + 1
         let results = Slots<Row>(count: total)
         let next = Counter()
         let errors = Slots<String>(count: total)
-        DispatchQueue.concurrentPerform(iterations: max(1, min(o.jobs, total))) { _ in
+        if first == 1 { _ = next.take(below: total) }
+        DispatchQueue.concurrentPerform(iterations: max(1, min(o.jobs, total - first))) { _ in
             while let k = next.take(below: total) {
                 do {
                     let row: Row
@@ -169,7 +154,8 @@ public enum QualityBenchmark {
                     let done = results.set(k, row)
                     progress(
                         String(
-                            format: "[%d/%d] %@ peers %d × %d local steps: %d rounds, %@ %.4f (%.0f s)", done, total,
+                            format: "[%d/%d] %@ peers %d × %d local steps: %d rounds, %@ %.4f (%.0f s)", done,
+                            total - first,
                             k == 0 ? "single process" : "crowd", row.peers, row.localSteps, row.rounds,
                             w.metric.rawValue, row.value, row.seconds))
                 } catch {
@@ -179,11 +165,11 @@ public enum QualityBenchmark {
             }
         }
         let rows = results.all()
-        guard rows.count == total else {
-            throw AggregationError("\(total - rows.count) runs failed: \(errors.all().joined(separator: "; "))")
+        guard rows.count == total - first else {
+            throw AggregationError("\(total - first - rows.count) runs failed: \(errors.all().joined(separator: "; "))")
         }
         return Report(
-            workload: w, options: o, rows: Array(rows.dropFirst()), single: rows[0],
+            workload: w, options: o, rows: Array(rows.dropFirst(1 - first)), single: o.baseline ? rows[0] : nil,
             seconds: Date().timeIntervalSince(start))
     }
 
@@ -207,7 +193,7 @@ public enum QualityBenchmark {
             let from = done
             _ = LocalTrainer.run(
                 model: model, optimizer: optimizer, steps: end + 1 - done,
-                lr: { o.schedule.lr(at: from + $0, of: steps, peak: w.peakLR) }, gradClip: w.gradClip,
+                lr: { o.schedule.lr(progress: Double(from + $0) / Double(steps), peak: w.peakLR) }, gradClip: w.gradClip,
                 nextBatch: nextBatch)
             done = end + 1
             curve.append(
@@ -256,7 +242,8 @@ public enum QualityBenchmark {
                 let base = round * h
                 let run = LocalTrainer.run(
                     model: m, optimizer: optimizer, steps: h,
-                    lr: { o.schedule.lr(at: base + $0, of: rounds * h, peak: w.peakLR) }, gradClip: w.gradClip,
+                    lr: { o.schedule.lr(progress: Double(base + $0) / Double(rounds * h), peak: w.peakLR) },
+                    gradClip: w.gradClip,
                     nextBatch: samplers[p])
                 guard run.meanLoss.isFinite else {
                     throw AggregationError("peer \(p) diverged in round \(round) (non-finite loss); lower the learning rate")

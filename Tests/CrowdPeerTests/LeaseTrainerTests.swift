@@ -62,6 +62,35 @@ import Testing
         #expect(lossAfter < lossBefore * 0.8, "loss \(lossBefore) → \(lossAfter)")
     }
 
+    /// The lease's schedule position sets each step's learning rate: at the end of a cosine schedule a lease trains
+    /// exactly as a constant one at the floor rate; further back it trains differently; unknown schedules and
+    /// negative or non-finite positions are refused with a clear error.
+    @Test func theLeasesSchedulePositionSetsTheLearningRate() throws {
+        let ckpt = try Self.checkpoint()
+        let shards: [ShardPayload] = [.images(Self.images())]
+        func inner(_ schedule: String?, lr: Float = 0.1, progress: Double? = nil, perStep: Double? = nil)
+            -> InnerOptimizerSettings
+        {
+            InnerOptimizerSettings(
+                kind: "sgd", lr: lr, momentum: 0.9, schedule: schedule, progress: progress, progressPerStep: perStep)
+        }
+        let end = try #require(try LeaseTrainer.train(
+            lease: Self.lease(ckpt, inner: inner("cosine", progress: 1, perStep: 0.01)), checkpoint: ckpt, shards: shards))
+        let floorLR = LRSchedule.cosine.lr(progress: 1, peak: 0.1)
+        let constant = try #require(try LeaseTrainer.train(
+            lease: Self.lease(ckpt, inner: inner(nil, lr: floorLR)), checkpoint: ckpt, shards: shards))
+        #expect(end.delta == constant.delta)
+        let middle = try #require(try LeaseTrainer.train(
+            lease: Self.lease(ckpt, inner: inner("cosine", progress: 0.4, perStep: 0.01)), checkpoint: ckpt, shards: shards))
+        #expect(middle.delta != end.delta)
+        for bad in [inner("linear", progress: 0), inner("cosine", progress: -0.5), inner("cosine", progress: .nan),
+                    inner("cosine", progress: 0, perStep: .infinity)] {
+            #expect(throws: PeerError.self) {
+                try LeaseTrainer.train(lease: Self.lease(ckpt, inner: bad), checkpoint: ckpt, shards: shards)
+            }
+        }
+    }
+
     @Test func sameLeaseSameDelta() throws {
         let ckpt = try Self.checkpoint()
         let shards: [ShardPayload] = [.images(Self.images())]

@@ -1,0 +1,67 @@
+import Foundation
+
+/// The inner learning rate as a function of the campaign's progress `p` ∈ [0, 1] — the fraction of its planned
+/// training units (tokens or samples) already scheduled — not of the steps of one lease, so it does not restart
+/// every lease (DiLoCo workers follow one schedule over the whole run).
+///
+/// `cosine`: linear warm-up over the first `warmup` of the run, then a half cosine from the peak down to
+/// `peak × floor` at p = 1 (and held there past the goal). `const`: the peak throughout.
+public struct LRSchedule: Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, Codable, CaseIterable {
+        case const
+        case cosine
+    }
+
+    public var kind: Kind
+    /// Warm-up as a fraction of the run (cosine only).
+    public var warmup: Double
+    /// Final learning rate as a fraction of the peak (cosine only).
+    public var floor: Double
+
+    public static let constant = LRSchedule(kind: .const)
+    /// Warm-up over the first 5 % of the run, decay to a tenth of the peak.
+    public static let cosine = LRSchedule(kind: .cosine)
+
+    public init(kind: Kind, warmup: Double = 0.05, floor: Double = 0.1) {
+        self.kind = kind
+        self.warmup = warmup
+        self.floor = floor
+    }
+
+    enum CodingKeys: String, CodingKey { case kind, warmup, floor }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let text = try c.decode(String.self, forKey: .kind)
+        guard let kind = Kind(rawValue: text) else {
+            throw ConfigurationError("unknown learning-rate schedule '\(text)'; use const or cosine")
+        }
+        self.init(
+            kind: kind, warmup: try c.decodeIfPresent(Double.self, forKey: .warmup) ?? 0.05,
+            floor: try c.decodeIfPresent(Double.self, forKey: .floor) ?? 0.1)
+        try validate()
+    }
+
+    /// Throws unless the fields are usable (warm-up in [0, 0.5], floor in [0, 1]).
+    public func validate() throws {
+        guard warmup.isFinite, (0...0.5).contains(warmup), floor.isFinite, (0...1).contains(floor) else {
+            throw ConfigurationError(
+                "learning-rate schedule: warmup must be in 0…0.5 and floor in 0…1 (got \(warmup), \(floor))")
+        }
+    }
+
+    /// The learning rate at progress `p` (clamped to [0, 1]).
+    public func lr(progress p: Double, peak: Float) -> Float {
+        switch kind {
+        case .const:
+            return peak
+        case .cosine:
+            let x = p.isFinite ? Swift.min(1, Swift.max(0, p)) : 0
+            if warmup > 0 && x < warmup {
+                return peak * Float((x / warmup) * (1 - floor) + floor)
+            }
+            let r = warmup < 1 ? (x - warmup) / (1 - warmup) : 1
+            return peak * Float(floor + (1 - floor) * 0.5 * (1 + cos(Double.pi * r)))
+        }
+    }
+}
