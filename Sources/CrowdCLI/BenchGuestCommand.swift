@@ -190,6 +190,7 @@ struct GuestCampaign {
         config.minUpdates = 1
         config.maxRounds = 2
         config.goalSamples = 1 << 50
+        config.inner.schedule = .constant  // an endless goal: a schedule over it would stay in warm-up
         config.localSteps = localSteps
         config.batch = 8
         config.inner = InnerOptimizerConfig(kind: "sgd", lr: 0.05, momentum: 0.9)

@@ -42,7 +42,14 @@ struct BenchQualityCommand: ParsableCommand {
     @Option(help: "Inner learning-rate schedule over each peer's whole run: const or cosine.")
     var schedule: String = LRSchedule.Kind.const.rawValue
 
-    @Option(help: "Inner learning rate (default: the workload's).")
+    @Option(help: ArgumentHelp(
+        "Batch of each crowd peer: a number (images, or sequences for kjv-gpt), or 'split': the baseline's batch "
+            + "divided among the peers (round(B / P), at least 1), so a round's P peers train on as many tokens per "
+            + "inner step as one baseline step. Default: the workload's batch (64 or 12). The baseline keeps its batch.",
+        valueName: "n|split"))
+    var batch: String?
+
+    @Option(help: "Inner learning rate of the crowd peers (default: the workload's; the baseline keeps the workload's).")
     var lr: Float?
 
     @Flag(help: "Peers keep their inner optimizer state (momentum, Adam moments) across rounds.")
@@ -88,6 +95,11 @@ struct BenchQualityCommand: ParsableCommand {
         guard (1...64).contains(jobs), (1...100).contains(curvePoints) else {
             throw ValidationError("--jobs must be in 1…64 and --curve-points in 1…100")
         }
+        if let batch, batch != "split" {
+            guard let b = Int(batch), (1...4096).contains(b) else {
+                throw ValidationError("--batch takes a number in 1…4096 or 'split'; got '\(batch)'")
+            }
+        }
         if let tokens { guard tokens >= 1 else { throw ValidationError("--tokens must be at least 1") } }
         if let samples { guard samples >= 1 else { throw ValidationError("--samples must be at least 1") } }
         do {
@@ -101,11 +113,13 @@ struct BenchQualityCommand: ParsableCommand {
         ComputeThreads.set(1)
         let name = WorkloadName(rawValue: workload)!
         let w: QualityBenchmark.Workload
+        let make: @Sendable (Int) -> QualityBenchmark.Workload
         let budget: Int
         switch name {
         case .fmnistMLP:
             let (train, test) = try FashionMNIST.load(directory: data)
             w = .fmnistMLP(train: train, test: test)
+            make = { .fmnistMLP(train: train, test: test, batch: $0) }
             budget = samples ?? 2000 * 64
         case .kjvGPT:
             let corpus = try text.map { try TextCorpus.load(path: $0) } ?? TextCorpus.kjv()
@@ -114,11 +128,23 @@ struct BenchQualityCommand: ParsableCommand {
             guard validation.count > config.block + 1 else {
                 throw ValidationError("the text is too short: its last 10 % must hold more than \(config.block + 1) bytes")
             }
-            w = .gpt(train: train, validation: validation, config: config, seed: seed)
+            let s = seed
+            w = .gpt(train: train, validation: validation, config: config, seed: s)
+            make = { .gpt(train: train, validation: validation, config: config, batch: $0, seed: s) }
             budget = tokens ?? 2000 * w.unitsPerBatch
         }
-        var workload = w
-        if let lr { workload.peakLR = lr }
+        let base = w.batch, choice = batch, peerLR = lr
+        let crowd: @Sendable (Int) -> QualityBenchmark.Workload = { peers in
+            let b: Int
+            switch choice {
+            case nil: b = base
+            case "split": b = max(1, Int((Double(base) / Double(peers)).rounded()))
+            case let text?: b = Int(text)!
+            }
+            var c = b == base ? w : make(b)
+            if let peerLR { c.peakLR = peerLR }
+            return c
+        }
         var o = QualityBenchmark.Options(budget: budget)
         o.peers = try ints(peers, "--peers")
         o.localSteps = try ints(localSteps, "--local-steps")
@@ -131,9 +157,9 @@ struct BenchQualityCommand: ParsableCommand {
         o.baseline = !noBaseline
         o.curvePoints = curvePoints
         o.seed = seed
-        let report = try QualityBenchmark.run(workload: workload, options: o) { printToStandardError($0) }
+        let report = try QualityBenchmark.run(workload: w, crowd: crowd, options: o) { printToStandardError($0) }
         if json {
-            print(try QualityJSON(report).encoded())
+            print(try QualityJSON(report, crowdLR: lr ?? w.peakLR, peerBatch: batch ?? "\(w.batch)").encoded())
         } else {
             let unit = name == .kjvGPT ? "tokens" : "samples"
             if let single = report.single {
@@ -153,13 +179,20 @@ struct BenchQualityCommand: ParsableCommand {
 /// The `bench quality --json` object (keys named for the workload: `tokens`/`val_loss` or `samples`/`test_accuracy`).
 struct QualityJSON {
     let report: QualityBenchmark.Report
+    /// The crowd peers' inner learning rate and `--batch` choice (the baseline's are the workload's).
+    let crowdLR: Float
+    let peerBatch: String
 
-    init(_ report: QualityBenchmark.Report) { self.report = report }
+    init(_ report: QualityBenchmark.Report, crowdLR: Float, peerBatch: String) {
+        self.report = report
+        self.crowdLR = crowdLR
+        self.peerBatch = peerBatch
+    }
 
     func row(_ r: QualityBenchmark.Row) -> [String: Any] {
         let units = report.workload.metric == .valLoss ? "tokens" : "samples"
         return [
-            "peers": r.peers, "local_steps": r.localSteps, "rounds": r.rounds, "syncs": r.syncs,
+            "peers": r.peers, "batch": r.batch, "local_steps": r.localSteps, "rounds": r.rounds, "syncs": r.syncs,
             "inner_steps": r.innerSteps, units: r.units, report.workload.metric.rawValue: r.value,
             "excluded_updates": r.excluded, "seconds": r.seconds,
             "curve": r.curve.map { [units: $0.units, report.workload.metric.rawValue: $0.value] },
@@ -173,7 +206,7 @@ struct QualityJSON {
             "rows": report.rows.map(row), "single_process": report.single.map(row) ?? NSNull(),
             "outer": ["lr": o.outer.lr, "momentum": o.outer.momentum, "nesterov": o.outer.nesterov],
             "aggregator": o.aggregator.description, "codec": o.codec.description, "schedule": o.schedule.kind.rawValue,
-            "inner_lr": report.workload.peakLR, "keep_inner_state": o.keepInnerState, "seed": o.seed,
+            "inner_lr": crowdLR, "baseline_lr": report.workload.peakLR, "peer_batch": peerBatch, "keep_inner_state": o.keepInnerState, "seed": o.seed,
             "seconds": report.seconds, "cpu": CPUName.current,
         ]
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])

@@ -148,6 +148,7 @@ struct ChaosHarness {
         config.batch = 32
         config.evalSamples = 200
         config.goalSamples = Int.max / 4
+        config.inner.schedule = .constant  // an endless goal: a schedule over it would stay in warm-up
         config.roundDeadlineSeconds = 30
         config.leaseSeconds = 30
         config.minLeaseSeconds = 15

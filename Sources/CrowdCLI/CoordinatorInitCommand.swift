@@ -53,8 +53,11 @@ struct CoordinatorInitCommand: AsyncParsableCommand {
     @Option(name: .customLong("steps"), help: "Local steps H per lease (default 100).")
     var localSteps: Int?
 
-    @Option(help: "Batch size per local step (default 64 images / 8 sequences).")
+    @Option(help: "Batch size per local step (default 64 images / 4 sequences).")
     var batch: Int?
+
+    @Option(help: "Inner learning-rate schedule over the campaign's progress: cosine (default) or const.")
+    var schedule: String = LRSchedule.Kind.cosine.rawValue
 
     @Option(help: "Update codec: fp32, fp16, bf16, int8[:block], topk:fraction.")
     var codec: String = "int8"
@@ -78,6 +81,10 @@ struct CoordinatorInitCommand: AsyncParsableCommand {
         if let rounds, rounds < 1 { throw ValidationError("--rounds must be at least 1") }
         if let shardSize, shardSize < 1 { throw ValidationError("--shard-size must be at least 1") }
         _ = try OuterOptimizerConfig(parsing: outer)
+        guard LRSchedule.Kind(rawValue: schedule) != nil else {
+            throw ValidationError("--schedule must be cosine or const; got '\(schedule)'")
+        }
+        if let batch, batch < 1 { throw ValidationError("--batch must be at least 1") }
     }
 
     func run() async throws {
@@ -94,6 +101,7 @@ struct CoordinatorInitCommand: AsyncParsableCommand {
         if let goalSamples { config.goalSamples = goalSamples }
         if let localSteps { config.localSteps = localSteps }
         if let batch { config.batch = batch }
+        config.inner.schedule = LRSchedule(kind: LRSchedule.Kind(rawValue: schedule)!)
 
         let modelJSON: Data
         let campaignData: CampaignData

@@ -24,10 +24,10 @@ import Foundation
 /// | `leaseAllowanceSeconds` | float | 10 | added to the computed training time for downloads and uploads |
 /// | `aggregation` | object | `{"mode": "sync"}` | `sync` rounds or `async` buffered aggregation (`AggregationConfig`: `mode`, `bufferSize` = peersPerRound, `maxStaleness` = 4) |
 /// | `localSteps` | int | 100 | local steps H per lease |
-/// | `batch` | int | 64 (MLP) / 8 (GPT) | batch size (images, or sequences) |
+/// | `batch` | int | 64 (MLP) / 4 (GPT) | batch size (images, or sequences) |
 /// | `block` | int? | null (MLP) / the GPT's block (64) | sequence length of text batches |
 /// | `shardsPerLease` | int | 1 | training shards assigned to each lease |
-/// | `inner` | object | SGD lr 0.05 m 0.9 (MLP) / AdamW lr 1e-3 (GPT) | peers' local optimizer (`InnerOptimizerConfig`) |
+/// | `inner` | object | SGD lr 0.05 m 0.9 (MLP) / AdamW lr 1e-3 (GPT), cosine schedule | peers' local optimizer (`InnerOptimizerConfig`, with its `schedule` over the campaign's progress) |
 /// | `codec` | string | `int8` | update codec (`fp32`, `fp16`, `bf16`, `int8[:block]`, `topk:fraction`) |
 /// | `codecLevel` | int | 1 | zstd level of update envelopes |
 /// | `outer` | object | DiLoCo | outer optimizer (`OuterOptimizerConfig`) |
@@ -97,15 +97,19 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
             goalSamples = 600_000
             batch = 64
             block = nil
-            inner = InnerOptimizerConfig(kind: "sgd", lr: 0.05, momentum: 0.9)
+            // The crowd-quality study (Docs/Models.md): a cosine schedule over the campaign's progress.
+            inner = InnerOptimizerConfig(kind: "sgd", lr: 0.05, momentum: 0.9, schedule: .cosine)
             evalSamples = 10_000
             probeSamples = 1024
         case .kjvGPT:
             modelKind = "gpt"
             goalSamples = 10_000_000
-            batch = 8
+            // The crowd-quality study (Docs/Models.md): the single-process batch of 12 sequences split among the
+            // default quorum of 3 (each peer then takes as many inner steps as one machine would at equal tokens),
+            // and a cosine schedule over the campaign's progress.
+            batch = 4
             block = GPTConfig().block
-            inner = InnerOptimizerConfig(kind: "adamw", lr: 1e-3, weightDecay: 0.1, gradClip: 1)
+            inner = InnerOptimizerConfig(kind: "adamw", lr: 1e-3, weightDecay: 0.1, gradClip: 1, schedule: .cosine)
             evalSamples = 64
             probeSamples = 16
         }

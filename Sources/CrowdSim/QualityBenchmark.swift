@@ -24,6 +24,8 @@ public enum QualityBenchmark {
         public var metric: Metric
         /// Training units (samples or tokens) per inner batch.
         public var unitsPerBatch: Int
+        /// Images, or sequences, per inner batch.
+        public var batch: Int
         public var peakLR: Float
         public var gradClip: Float
         let makeModel: @Sendable (UInt64) -> any TrainableModel
@@ -38,7 +40,7 @@ public enum QualityBenchmark {
             let config = MLPConfig(inputs: train.features, hidden: [256, 128], classes: 10)
             let inner = InnerOptimizerConfig(kind: "sgd", lr: 0.05, momentum: 0.9)
             return Workload(
-                name: "fmnist-mlp", metric: .testAccuracy, unitsPerBatch: batch, peakLR: inner.lr, gradClip: 0,
+                name: "fmnist-mlp", metric: .testAccuracy, unitsPerBatch: batch, batch: batch, peakLR: inner.lr, gradClip: 0,
                 makeModel: { MLP(config: config, seed: $0) },
                 makeOptimizer: { try! inner.make(for: $0) },
                 sampler: { BatchSampler.images(train, batch: batch, seed: $0) },
@@ -53,7 +55,7 @@ public enum QualityBenchmark {
             lr: Float = 1e-3, evalBatches: Int = 20, seed: UInt64 = 1337
         ) -> Workload {
             Workload(
-                name: "kjv-gpt", metric: .valLoss, unitsPerBatch: batch * config.block, peakLR: lr, gradClip: 1,
+                name: "kjv-gpt", metric: .valLoss, unitsPerBatch: batch * config.block, batch: batch, peakLR: lr, gradClip: 1,
                 makeModel: { GPT(config: config, seed: $0) },
                 makeOptimizer: { AdamW(layout: $0, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1) },
                 sampler: { BatchSampler.text(train, batch: batch, block: config.block, seed: $0) },
@@ -95,6 +97,8 @@ public enum QualityBenchmark {
 
     public struct Row: Codable, Sendable {
         public var peers: Int
+        /// Each peer's batch (images or sequences).
+        public var batch: Int
         public var localSteps: Int
         public var rounds: Int
         /// Outer synchronisations (= rounds) and inner steps per peer over the run.
@@ -118,23 +122,27 @@ public enum QualityBenchmark {
     }
 
     /// The configurations run, in order.
-    static func grid(_ o: Options, units: Int) -> [(peers: Int, localSteps: Int)] {
+    static func grid(_ o: Options, units: (Int) -> Int) -> [(peers: Int, localSteps: Int)] {
         var g: [(Int, Int)] = []
         for p in o.peers {
-            for h in o.localSteps where o.budget / (p * h * units) >= 1 { g.append((p, h)) }
+            for h in o.localSteps where o.budget / (p * h * units(p)) >= 1 { g.append((p, h)) }
         }
         return g
     }
 
+    /// Runs the grid. `crowd` is the workload of the crowds' peers when it differs from the baseline's (another
+    /// per-peer batch size: at equal tokens, smaller peer batches give each peer more inner steps).
     public static func run(
-        workload w: Workload, options o: Options, progress: @escaping @Sendable (String) -> Void
+        workload w: Workload, crowd peerWorkload: (@Sendable (Int) -> Workload)? = nil, options o: Options,
+        progress: @escaping @Sendable (String) -> Void
     ) throws -> Report {
         let start = Date()
-        let configs = grid(o, units: w.unitsPerBatch)
+        let workloadOf: @Sendable (Int) -> Workload = peerWorkload ?? { _ in w }
+        let configs = grid(o, units: { workloadOf($0).unitsPerBatch })
         guard !configs.isEmpty else {
             throw AggregationError(
                 "the budget \(o.budget) is smaller than one round of every configuration (peers × local steps × "
-                    + "\(w.unitsPerBatch) per batch); raise --tokens/--samples or lower --peers/--local-steps")
+                    + "units per batch); raise --tokens/--samples or lower --peers/--local-steps")
         }
         let first = o.baseline ? 0 : 1
         let total = configs.count + 1
@@ -149,7 +157,8 @@ public enum QualityBenchmark {
                     if k == 0 {
                         row = single(w, o)
                     } else {
-                        row = try crowd(w, o, peers: configs[k - 1].peers, localSteps: configs[k - 1].localSteps)
+                        let (p, h) = configs[k - 1]
+                        row = try crowd(workloadOf(p), o, peers: p, localSteps: h)
                     }
                     let done = results.set(k, row)
                     progress(
@@ -200,7 +209,7 @@ public enum QualityBenchmark {
                 Point(units: done * w.unitsPerBatch, value: w.metricValue(Evaluator.evaluate(model: model, batches: w.evaluation))))
         }
         return Row(
-            peers: 1, localSteps: steps, rounds: 1, syncs: 0, innerSteps: steps, units: steps * w.unitsPerBatch,
+            peers: 1, batch: w.batch, localSteps: steps, rounds: 1, syncs: 0, innerSteps: steps, units: steps * w.unitsPerBatch,
             value: curve.last!.value, curve: curve, excluded: 0, seconds: Date().timeIntervalSince(started))
     }
 
@@ -270,7 +279,7 @@ public enum QualityBenchmark {
             }
         }
         return Row(
-            peers: peers, localSteps: h, rounds: rounds, syncs: rounds, innerSteps: rounds * h,
+            peers: peers, batch: w.batch, localSteps: h, rounds: rounds, syncs: rounds, innerSteps: rounds * h,
             units: rounds * peers * h * w.unitsPerBatch, value: curve.last!.value, curve: curve, excluded: excluded,
             seconds: Date().timeIntervalSince(started))
     }

@@ -50,6 +50,7 @@ struct TestCampaign {
         config.batch = 8
         config.evalSamples = 100
         config.goalSamples = 1_000_000
+        config.inner.schedule = .constant  // the goal is far beyond these runs (LeaseScheduleTests covers schedules)
         config.roundDeadlineSeconds = 100
         config.leaseSeconds = 50
         config.codec = "fp32"

@@ -27,6 +27,7 @@ struct TestCampaign {
         config.minUpdates = 1
         config.maxRounds = rounds
         config.goalSamples = 10_000_000
+        config.inner.schedule = .constant  // the goal is far beyond these runs (LeaseScheduleTests covers schedules)
         config.localSteps = localSteps
         config.batch = 8
         config.inner = InnerOptimizerConfig(kind: "sgd", lr: 0.1, momentum: 0.9)
