@@ -27,7 +27,7 @@ import Foundation
 /// | `batch` | int | 64 (MLP) / 4 (GPT) | batch size (images, or sequences) |
 /// | `block` | int? | null (MLP) / the GPT's block (64) | sequence length of text batches |
 /// | `shardsPerLease` | int | 1 | training shards assigned to each lease |
-/// | `inner` | object | SGD lr 0.05 m 0.9 (MLP) / AdamW lr 1e-3 (GPT), cosine schedule | peers' local optimizer (`InnerOptimizerConfig`, with its `schedule` over the campaign's progress) |
+/// | `inner` | object | SGD lr 0.05 m 0.9 (MLP) / AdamW lr 1e-3 (GPT), cosine schedule | peers' local optimizer (`InnerOptimizerConfig`, with its `schedule` over the campaign's progress and `keepState`: peers continue their optimizer state from lease to lease) |
 /// | `codec` | string | `int8` | update codec (`fp32`, `fp16`, `bf16`, `int8[:block]`, `topk:fraction`) |
 /// | `codecLevel` | int | 1 | zstd level of update envelopes |
 /// | `outer` | object | DiLoCo | outer optimizer (`OuterOptimizerConfig`) |

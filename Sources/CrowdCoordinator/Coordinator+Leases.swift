@@ -80,7 +80,7 @@ extension Coordinator {
                 beta1: i.beta1, beta2: i.beta2, eps: i.eps, gradClip: i.gradClip,
                 schedule: scheduled ? i.schedule.kind.rawValue : nil, warmup: scheduled ? i.schedule.warmup : nil,
                 floor: scheduled ? i.schedule.floor : nil, progress: scheduled ? progress : nil,
-                progressPerStep: scheduled ? perStep : nil),
+                progressPerStep: scheduled ? perStep : nil, keepState: i.keepState ? true : nil),
             codec: codec.description, codecLevel: config.codecLevel, seed: r.seed, deadline: r.deadline,
             samples: r.samples)
     }

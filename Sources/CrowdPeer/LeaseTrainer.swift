@@ -12,6 +12,8 @@ public struct LeaseWork: Sendable {
     public var run: LocalRun
     /// Schema hash of the model trained.
     public var schemaHash: UInt64
+    /// The inner optimizer's state after the last step (the next lease may continue it).
+    public var optimizerState: OptimizerState? = nil
 }
 
 /// Runs a lease's H local steps — the peer's only numeric work.
@@ -35,7 +37,7 @@ public enum LeaseTrainer {
     ///   `LeaseProgressMismatch` when `resume` does not belong to this lease and model.
     public static func train(
         lease: Lease, checkpoint: Checkpoint, shards: [ShardPayload], resume: LeaseProgress? = nil,
-        saveEvery: Double = .infinity, saveNow: () -> Bool = { false }, save: (LeaseProgress) -> Void = { _ in },
+        carriedOptimizer: OptimizerState? = nil, saveEvery: Double = .infinity, saveNow: () -> Bool = { false }, save: (LeaseProgress) -> Void = { _ in },
         shouldStop: () -> Bool = { false }
     ) throws -> LeaseWork? {
         guard checkpoint.schemaHash == lease.schemaHash else {
@@ -56,6 +58,11 @@ public enum LeaseTrainer {
         let optimizer = try inner.make(for: model.layout)
         let nextBatch = try sampler(lease: lease, shards: shards)
         var lossSum = 0.0, samples = 0, seconds = 0.0, done = 0
+        if resume == nil, let carriedOptimizer {
+            // The previous lease's optimizer state (InnerStateFile checked that it fits); a state that still does
+            // not restore leaves the fresh optimizer.
+            try? optimizer.restore(carriedOptimizer)
+        }
         if let resume {
             try restore(resume, lease: lease, model: model, optimizer: optimizer)
             // The sampler is a seeded stream: skipping the batches already used puts it where the stop left it.
@@ -93,7 +100,8 @@ public enum LeaseTrainer {
         let end = model.params.base
         for i in 0..<start.count { delta[i] = start[i] - end[i] }
         let run = LocalRun(meanLoss: Float(lossSum / Double(done)), steps: done, samples: samples, seconds: seconds)
-        return LeaseWork(delta: delta, run: run, schemaHash: checkpoint.schemaHash)
+        return LeaseWork(
+            delta: delta, run: run, schemaHash: checkpoint.schemaHash, optimizerState: optimizer.state)
     }
 
     /// Puts `progress` into `model` and `optimizer`, after checking it belongs to `lease`.

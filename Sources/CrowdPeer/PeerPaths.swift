@@ -12,6 +12,7 @@ import Foundation
 /// | `outcomes.jsonl` | the coordinator's decision on each stored update: credited, or no credit and why (append-only) | when the daemon learns it |
 /// | `pause.json` | present while paused by `crowdtrain peer pause` (optional `until`); removed by `peer resume` | on pause/resume |
 /// | `residual.bin` | error-feedback residual of the codec | after each finished lease |
+/// | `inner-state.bin` | the inner optimizer's state after the last finished lease (`InnerStateFile`) | after each finished lease |
 /// | `usage.json` | bytes sent and received today, for the daily data cap (survives restarts) | after each transfer |
 /// | `progress.bin` | the lease in progress: steps done, parameters, optimizer state (resume after a stop) | while training |
 /// | `pending.bin` | a finished, encoded update not yet acknowledged (re-sent with the same lease id) | before upload |
@@ -35,6 +36,7 @@ public struct PeerPaths: Sendable, Equatable {
     public var receipts: String { root + "/receipts.jsonl" }
     public var outcomes: String { root + "/outcomes.jsonl" }
     public var residual: String { root + "/residual.bin" }
+    public var innerState: String { root + "/inner-state.bin" }
     public var pending: String { root + "/pending.bin" }
     public var progress: String { root + "/progress.bin" }
     public var modelCache: String { root + "/cache/models" }

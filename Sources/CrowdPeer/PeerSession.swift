@@ -283,10 +283,11 @@ final class PeerSession {
         let monitor = suspend, base = status, path = paths.status, output = self.output
         let saver = LeaseProgressSaver(path: paths.progress, logger: logger)
         var resume = savedProgress(for: lease)
+        let carried = carriedOptimizer(for: lease, checkpoint: checkpoint)
         func run(from: LeaseProgress?) async throws -> LeaseWork? {
             try await Self.onThread {
                 try LeaseTrainer.train(
-                    lease: lease, checkpoint: checkpoint, shards: payloads, resume: from,
+                    lease: lease, checkpoint: checkpoint, shards: payloads, resume: from, carriedOptimizer: carried,
                     saveEvery: Self.progressSaveSeconds,
                     // Fresher than holdWhileSuspended's check, so this one sees a pause first and saves.
                     saveNow: { monitor.evaluate(maxAge: SuspendMonitor.pollInterval / 5).stopsTraining },
@@ -355,7 +356,41 @@ final class PeerSession {
         try pending.write(to: paths.pending)
         // Only now is the lease's progress obsolete: a crash before this line resumes it, after it re-sends.
         LeaseProgressFile.remove(paths.progress)
+        saveInnerState(work, lease: lease)
         return pending
+    }
+
+    /// The previous lease's optimizer state when it applies to `lease` (`InnerStateFile.state(for:)`); a stale,
+    /// foreign or damaged file is removed.
+    func carriedOptimizer(for lease: Lease, checkpoint: Checkpoint) -> OptimizerState? {
+        do {
+            guard let saved = try InnerStateFile.read(from: paths.innerState) else { return nil }
+            if let state = saved.state(for: lease, schemaHash: checkpoint.schemaHash, count: checkpoint.params.count) {
+                return state
+            }
+            if lease.inner.keepState == true {
+                output("starting lease \(lease.leaseID.prefix(8)) with a fresh optimizer (the saved one is from round "
+                    + "\(saved.round), another model or other settings)")
+            }
+        } catch {
+            logger.warning("\(error)")
+        }
+        AtomicFileWriter.remove(paths.innerState)
+        return nil
+    }
+
+    /// Keeps the finished lease's optimizer state for the next lease when the campaign asks for it.
+    func saveInnerState(_ work: LeaseWork, lease: Lease) {
+        guard lease.inner.keepState == true, let state = work.optimizerState else {
+            AtomicFileWriter.remove(paths.innerState)
+            return
+        }
+        do {
+            try InnerStateFile(schemaHash: work.schemaHash, round: lease.round, settings: lease.inner, state: state)
+                .write(to: paths.innerState)
+        } catch {
+            logger.warning("cannot save the inner optimizer state (\(error)); the next lease starts a fresh one")
+        }
     }
 
     /// Re-sends an update left by a previous run; true if there was one.

@@ -22,13 +22,16 @@ public struct InnerOptimizerSettings: Codable, Sendable, Equatable {
     /// `schedule(progress + t × progressPerStep) × lr`.
     public var progress: Double?
     public var progressPerStep: Double?
+    /// Keep the inner optimizer's state from this peer's previous lease (DiLoCo); absent = a fresh optimizer.
+    public var keepState: Bool?
 
     public init(
         kind: String = "sgd", lr: Float = 0.05, momentum: Float = 0.9, nesterov: Bool = false,
         weightDecay: Float = 0, beta1: Float = 0.9, beta2: Float = 0.99, eps: Float = 1e-8, gradClip: Float = 0,
         schedule: String? = nil, warmup: Double? = nil, floor: Double? = nil, progress: Double? = nil,
-        progressPerStep: Double? = nil
+        progressPerStep: Double? = nil, keepState: Bool? = nil
     ) {
+        self.keepState = keepState
         self.schedule = schedule
         self.warmup = warmup
         self.floor = floor

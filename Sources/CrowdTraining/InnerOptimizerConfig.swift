@@ -11,6 +11,7 @@ import CrowdEngine
 /// | `weightDecay` | float | 0 | SGD L2 / AdamW decoupled decay (≥ 2-D tensors) |
 /// | `beta1`, `beta2`, `eps` | float | 0.9, 0.99, 1e-8 | AdamW |
 /// | `gradClip` | float | 0 | global grad-norm clip; 0 disables |
+/// | `keepState` | bool | true | peers keep the optimizer's state (momentum, Adam moments) from lease to lease, as DiLoCo workers do |
 /// | `schedule` | object | `{"kind": "const"}` | learning rate over the campaign's progress (`LRSchedule`: `kind` `const` \| `cosine`, `warmup` 0.05, `floor` 0.1) |
 public struct InnerOptimizerConfig: Codable, Sendable, Equatable {
     public var kind: String
@@ -23,19 +24,21 @@ public struct InnerOptimizerConfig: Codable, Sendable, Equatable {
     public var eps: Float
     public var gradClip: Float
     public var schedule: LRSchedule
+    public var keepState: Bool
 
     public init(
         kind: String = "sgd", lr: Float = 0.05, momentum: Float = 0.9, nesterov: Bool = false,
         weightDecay: Float = 0, beta1: Float = 0.9, beta2: Float = 0.99, eps: Float = 1e-8, gradClip: Float = 0,
-        schedule: LRSchedule = .constant
+        schedule: LRSchedule = .constant, keepState: Bool = true
     ) {
+        self.keepState = keepState
         self.kind = kind; self.lr = lr; self.momentum = momentum; self.nesterov = nesterov
         self.weightDecay = weightDecay; self.beta1 = beta1; self.beta2 = beta2; self.eps = eps; self.gradClip = gradClip
         self.schedule = schedule
     }
 
     enum CodingKeys: String, CodingKey {
-        case kind, lr, momentum, nesterov, weightDecay, beta1, beta2, eps, gradClip, schedule
+        case kind, lr, momentum, nesterov, weightDecay, beta1, beta2, eps, gradClip, schedule, keepState
     }
 
     /// Every key is optional and defaults as in the table, so campaign files written before a key existed load.
@@ -52,7 +55,8 @@ public struct InnerOptimizerConfig: Codable, Sendable, Equatable {
             beta2: try c.decodeIfPresent(Float.self, forKey: .beta2) ?? d.beta2,
             eps: try c.decodeIfPresent(Float.self, forKey: .eps) ?? d.eps,
             gradClip: try c.decodeIfPresent(Float.self, forKey: .gradClip) ?? d.gradClip,
-            schedule: try c.decodeIfPresent(LRSchedule.self, forKey: .schedule) ?? d.schedule)
+            schedule: try c.decodeIfPresent(LRSchedule.self, forKey: .schedule) ?? d.schedule,
+            keepState: try c.decodeIfPresent(Bool.self, forKey: .keepState) ?? d.keepState)
     }
 
     /// Builds the optimizer for `layout`.
