@@ -68,19 +68,19 @@ extension Coordinator {
 
     func wireLease(_ r: LeaseRecord) throws -> Lease {
         let i = config.inner
-        let (progress, perStep) = scheduleProgress(round: r.round, leaseSamples: r.samples)
-        let scheduled = i.schedule.kind != .const
+        var inner = InnerOptimizerSettings(
+            kind: i.kind, lr: i.lr, momentum: i.momentum, nesterov: i.nesterov, weightDecay: i.weightDecay,
+            beta1: i.beta1, beta2: i.beta2, eps: i.eps, gradClip: i.gradClip, keepState: i.keepState ? true : nil)
+        if i.schedule.kind != .const {
+            (inner.progress, inner.progressPerStep) = scheduleProgress(round: r.round, leaseSamples: r.samples)
+            (inner.schedule, inner.warmup, inner.floor) = (i.schedule.kind.rawValue, i.schedule.warmup, i.schedule.floor)
+        }
         return Lease(
             leaseID: r.id, round: r.round, modelVersion: try baseVersion(round: r.round), schemaHash: schemaHash,
             workload: config.workload,
             modelKind: modelKind, shardIDs: r.shardIDs, steps: config.localSteps, batch: config.batch,
             block: config.block,
-            inner: InnerOptimizerSettings(
-                kind: i.kind, lr: i.lr, momentum: i.momentum, nesterov: i.nesterov, weightDecay: i.weightDecay,
-                beta1: i.beta1, beta2: i.beta2, eps: i.eps, gradClip: i.gradClip,
-                schedule: scheduled ? i.schedule.kind.rawValue : nil, warmup: scheduled ? i.schedule.warmup : nil,
-                floor: scheduled ? i.schedule.floor : nil, progress: scheduled ? progress : nil,
-                progressPerStep: scheduled ? perStep : nil, keepState: i.keepState ? true : nil),
+            inner: inner,
             codec: codec.description, codecLevel: config.codecLevel, seed: r.seed, deadline: r.deadline,
             samples: r.samples)
     }

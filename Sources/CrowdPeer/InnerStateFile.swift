@@ -11,8 +11,8 @@ import Foundation
 /// (JSON, sorted keys), 3 optimizer kind (UTF-8), 4 step count (UInt64 LE), 5… buffers (float32 × N each).
 ///
 /// It is used only for a lease of the same model layout and optimizer settings whose round is at most
-/// `maxRoundGap` after the saved one (the same round in async mode, where a version may outlive a lease), and only when the lease asks for it (`inner.keepState`); otherwise — the
-/// model version jumped (a fallback, a long absence, another campaign) — it is dropped and the lease starts a
+/// `maxRoundGap` after the saved one (or the same round: in async mode a version may outlive a lease), and only
+/// when the lease asks for it (`inner.keepState`); otherwise — the model version jumped (a fallback, a long absence, another campaign) — it is dropped and the lease starts a
 /// fresh optimizer. A torn or corrupt file is logged and dropped: the state is an optimisation, never needed
 /// for correctness.
 public struct InnerStateFile: Sendable {
@@ -26,9 +26,13 @@ public struct InnerStateFile: Sendable {
     public var state: OptimizerState
 
     public init(schemaHash: UInt64, round: UInt64, settings: InnerOptimizerSettings, state: OptimizerState) {
+        self.init(schemaHash: schemaHash, round: round, fingerprint: Self.fingerprint(settings), state: state)
+    }
+
+    init(schemaHash: UInt64, round: UInt64, fingerprint: Data, state: OptimizerState) {
         self.schemaHash = schemaHash
         self.round = round
-        self.settings = Self.fingerprint(settings)
+        self.settings = fingerprint
         self.state = state
     }
 
@@ -77,11 +81,9 @@ public struct InnerStateFile: Sendable {
             else { throw malformed("an optimizer buffer is malformed or not finite") }
             buffers.append(b)
         }
-        var file = InnerStateFile(
-            schemaHash: hash, round: round, settings: InnerOptimizerSettings(),
+        return InnerStateFile(
+            schemaHash: hash, round: round, fingerprint: s[2],
             state: OptimizerState(kind: kind, step: Int(step), buffers: buffers))
-        file.settings = s[2]
-        return file
     }
 
     /// Writes atomically.

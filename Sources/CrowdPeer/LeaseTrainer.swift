@@ -37,8 +37,8 @@ public enum LeaseTrainer {
     ///   `LeaseProgressMismatch` when `resume` does not belong to this lease and model.
     public static func train(
         lease: Lease, checkpoint: Checkpoint, shards: [ShardPayload], resume: LeaseProgress? = nil,
-        carriedOptimizer: OptimizerState? = nil, saveEvery: Double = .infinity, saveNow: () -> Bool = { false }, save: (LeaseProgress) -> Void = { _ in },
-        shouldStop: () -> Bool = { false }
+        carriedOptimizer: OptimizerState? = nil, saveEvery: Double = .infinity, saveNow: () -> Bool = { false },
+        save: (LeaseProgress) -> Void = { _ in }, shouldStop: () -> Bool = { false }
     ) throws -> LeaseWork? {
         guard checkpoint.schemaHash == lease.schemaHash else {
             throw PeerError(
@@ -192,7 +192,7 @@ extension LRSchedule {
             throw PeerError(
                 "the lease names learning-rate schedule '\(name)', which this crowdtrain does not know; update crowdtrain")
         }
-        self.init(kind: kind, warmup: s.warmup ?? 0.05, floor: s.floor ?? 0.1)
+        self.init(kind: kind, warmup: s.warmup ?? Self.defaultWarmup, floor: s.floor ?? Self.defaultFloor)
         do { try validate() } catch { throw PeerError("the lease's \(error)") }
     }
 

@@ -40,7 +40,8 @@ public enum QualityBenchmark {
             let config = MLPConfig(inputs: train.features, hidden: [256, 128], classes: 10)
             let inner = InnerOptimizerConfig(kind: "sgd", lr: 0.05, momentum: 0.9)
             return Workload(
-                name: "fmnist-mlp", metric: .testAccuracy, unitsPerBatch: batch, batch: batch, peakLR: inner.lr, gradClip: 0,
+                name: "fmnist-mlp", metric: .testAccuracy, unitsPerBatch: batch, batch: batch, peakLR: inner.lr,
+                gradClip: 0,
                 makeModel: { MLP(config: config, seed: $0) },
                 makeOptimizer: { try! inner.make(for: $0) },
                 sampler: { BatchSampler.images(train, batch: batch, seed: $0) },
@@ -55,7 +56,8 @@ public enum QualityBenchmark {
             lr: Float = 1e-3, evalBatches: Int = 20, seed: UInt64 = 1337
         ) -> Workload {
             Workload(
-                name: "kjv-gpt", metric: .valLoss, unitsPerBatch: batch * config.block, batch: batch, peakLR: lr, gradClip: 1,
+                name: "kjv-gpt", metric: .valLoss, unitsPerBatch: batch * config.block, batch: batch, peakLR: lr,
+                gradClip: 1,
                 makeModel: { GPT(config: config, seed: $0) },
                 makeOptimizer: { AdamW(layout: $0, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1) },
                 sampler: { BatchSampler.text(train, batch: batch, block: config.block, seed: $0) },
@@ -137,8 +139,9 @@ public enum QualityBenchmark {
         progress: @escaping @Sendable (String) -> Void
     ) throws -> Report {
         let start = Date()
-        let workloadOf: @Sendable (Int) -> Workload = peerWorkload ?? { _ in w }
-        let configs = grid(o, units: { workloadOf($0).unitsPerBatch })
+        // One workload per crowd size, built once (building one makes its evaluation batches).
+        let workloads = Dictionary(uniqueKeysWithValues: Set(o.peers).map { ($0, peerWorkload?($0) ?? w) })
+        let configs = grid(o, units: { workloads[$0]!.unitsPerBatch })
         guard !configs.isEmpty else {
             throw AggregationError(
                 "the budget \(o.budget) is smaller than one round of every configuration (peers × local steps × "
@@ -149,7 +152,7 @@ public enum QualityBenchmark {
         let results = Slots<Row>(count: total)
         let next = Counter()
         let errors = Slots<String>(count: total)
-        if first == 1 { _ = next.take(below: total) }
+        if first == 1 { _ = next.take(below: total) }  // index 0, the baseline, is taken and skipped
         DispatchQueue.concurrentPerform(iterations: max(1, min(o.jobs, total - first))) { _ in
             while let k = next.take(below: total) {
                 do {
@@ -158,7 +161,7 @@ public enum QualityBenchmark {
                         row = single(w, o)
                     } else {
                         let (p, h) = configs[k - 1]
-                        row = try crowd(workloadOf(p), o, peers: p, localSteps: h)
+                        row = try crowd(workloads[p]!, o, peers: p, localSteps: h)
                     }
                     let done = results.set(k, row)
                     progress(

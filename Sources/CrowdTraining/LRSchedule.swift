@@ -22,7 +22,11 @@ public struct LRSchedule: Sendable, Equatable, Codable {
     /// Warm-up over the first 5 % of the run, decay to a tenth of the peak.
     public static let cosine = LRSchedule(kind: .cosine)
 
-    public init(kind: Kind, warmup: Double = 0.05, floor: Double = 0.1) {
+    /// Defaults of `warmup` and `floor` (campaign files and leases that leave them out).
+    public static let defaultWarmup = 0.05
+    public static let defaultFloor = 0.1
+
+    public init(kind: Kind, warmup: Double = LRSchedule.defaultWarmup, floor: Double = LRSchedule.defaultFloor) {
         self.kind = kind
         self.warmup = warmup
         self.floor = floor
@@ -37,8 +41,8 @@ public struct LRSchedule: Sendable, Equatable, Codable {
             throw ConfigurationError("unknown learning-rate schedule '\(text)'; use const or cosine")
         }
         self.init(
-            kind: kind, warmup: try c.decodeIfPresent(Double.self, forKey: .warmup) ?? 0.05,
-            floor: try c.decodeIfPresent(Double.self, forKey: .floor) ?? 0.1)
+            kind: kind, warmup: try c.decodeIfPresent(Double.self, forKey: .warmup) ?? Self.defaultWarmup,
+            floor: try c.decodeIfPresent(Double.self, forKey: .floor) ?? Self.defaultFloor)
         try validate()
     }
 
