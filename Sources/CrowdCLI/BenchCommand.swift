@@ -15,5 +15,6 @@ struct BenchCommand: AsyncParsableCommand {
             BenchAggregateCommand.self,
             BenchAttackCommand.self,
             BenchQualityCommand.self,
+            BenchRoundsCommand.self,
         ])
 }

@@ -7,10 +7,13 @@ import Hummingbird
 public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Sendable {
     public let code: APIErrorCode
     public let message: String
+    /// Seconds for the `Retry-After` header (rate limits).
+    public let retryAfter: Int?
 
-    public init(_ code: APIErrorCode, _ message: String) {
+    public init(_ code: APIErrorCode, _ message: String, retryAfter: Int? = nil) {
         self.code = code
         self.message = message
+        self.retryAfter = retryAfter
     }
 
     /// The HTTP status of each code.
@@ -27,6 +30,7 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Senda
         case .badRequest: .badRequest
         case .internalError: .internalServerError
         case .unavailable: .serviceUnavailable
+        case .rateLimited: .tooManyRequests
         }
     }
 
@@ -38,6 +42,7 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Senda
         var headers = HTTPFields()
         headers[.contentType] = ProtocolHeaders.json
         if code == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
+        if let retryAfter { headers[.retryAfter] = "\(retryAfter)" }
         return Response(status: status, headers: headers, body: .init(byteBuffer: buffer))
     }
 }

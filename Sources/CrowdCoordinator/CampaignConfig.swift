@@ -36,6 +36,7 @@ import Foundation
 /// | `probeSamples` | int | 1024 (MLP) / 16 (GPT) | training images, or sequences of `block` tokens, in the coordinator's probe batch (the `defence.probe` check) |
 /// | `seed` | uint64 | 0 | model initialisation, shard assignment and lease seeds |
 /// | `evalSamples` | int | 10000 (MLP) / 64 (GPT) | held-out images, or sequences of `block` tokens, evaluated per round |
+/// | `transport` | object | see `TransportLimits` | timeouts, connection caps and rate limits of the HTTPS edge |
 public struct CampaignConfig: Codable, Sendable, Equatable {
     public var name: String
     public var workload: String
@@ -66,6 +67,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
     public var probeSamples: Int
     public var seed: UInt64
     public var evalSamples: Int
+    public var transport: TransportLimits
 
     /// The defaults for `workload`.
     public init(workload: WorkloadName, name: String = "CrowdTrain campaign") {
@@ -91,6 +93,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         self.aggregator = Self.defaultAggregator
         self.defence = .standard
         self.seed = 0
+        self.transport = .standard
         switch workload {
         case .fmnistMLP:
             modelKind = "mlp"
@@ -120,7 +123,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         case name, workload, modelKind, host, port, serverNames, goalSamples, maxRounds, peersPerRound, minUpdates
         case roundDeadlineSeconds, leaseSeconds, localSteps, batch, block, shardsPerLease, inner, codec, codecLevel
         case outer, seed, evalSamples, leaseSafetyFactor, minLeaseSeconds, leaseAllowanceSeconds, aggregation
-        case aggregator, defence, probeSamples
+        case aggregator, defence, probeSamples, transport
     }
 
     /// The aggregator of new campaigns (chosen by `crowdtrain bench attack`, Docs/ThreatModel.md).
@@ -167,6 +170,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         probeSamples = try c.decodeIfPresent(Int.self, forKey: .probeSamples) ?? probeSamples
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? seed
         evalSamples = try c.decodeIfPresent(Int.self, forKey: .evalSamples) ?? evalSamples
+        transport = try c.decodeIfPresent(TransportLimits.self, forKey: .transport) ?? transport
     }
 
     /// The workload as an enum (validated on decode).
@@ -211,6 +215,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         try check(outer.lr > 0 && outer.momentum >= 0 && outer.momentum < 1, "outer.lr > 0 and 0 ≤ outer.momentum < 1")
         try check(evalSamples >= 1, "evalSamples must be at least 1")
         try check((1...100_000).contains(probeSamples), "probeSamples must be 1…100000")
+        try transport.validate()
         do { try defence.validate() } catch let e as AggregationError { throw CoordinatorError("campaign.json: \(e)") }
     }
 

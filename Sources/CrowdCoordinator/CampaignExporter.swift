@@ -121,7 +121,7 @@ public enum CampaignExporter {
                 sql: """
                     SELECT p.id, p.name,
                         (SELECT COUNT(*) FROM ledger l WHERE l.peer_id = p.id) AS accepted,
-                        (SELECT COUNT(*) FROM rejections r WHERE r.peer_id = p.id) AS rejected,
+                        p.rejected AS rejected,
                         (SELECT COALESCE(SUM(samples), 0) FROM ledger l WHERE l.peer_id = p.id) AS samples,
                         (SELECT COALESCE(SUM(gflop), 0) FROM ledger l WHERE l.peer_id = p.id) AS credit
                     FROM peers p ORDER BY credit DESC, samples DESC, p.created_at

@@ -69,8 +69,7 @@ extension Coordinator {
         let version = Secrets.sha256Hex(bytes)
         try AtomicFile.write(bytes, to: paths.checkpoint(round: round))
         let aggregated = Date()
-        let samples =
-            try store.totals(now: clock.now(), onlineWindow: 0, rateWindow: 0).samplesTrained + creditedSamples
+        let samples = board.status(now: clock.now()).samplesTrained + creditedSamples
         let finished = (config.maxRounds.map { round >= UInt64($0) } ?? false) || samples >= config.goalSamples
         let nextSeed = SeedMixer.roundSeed(campaign: config.seed, round: round + 1)
         let now = clock.now()
@@ -93,6 +92,15 @@ extension Coordinator {
         recentSketches.append(contentsOf: creditedSketches + (broadcast.map { [$0] } ?? []))
         if recentSketches.count > sketchCapacity { recentSketches.removeFirst(recentSketches.count - sketchCapacity) }
         machine.roundClosed(finished: finished, now: now)
+        work.signal()
+        let creditedGflop = decisions.reduce(0) { $0 + $1.credit }
+        board.update { s in
+            s.round = machine.round
+            s.finished = machine.phase == .finished
+            s.modelVersion = version
+            s.samplesTrained += creditedSamples
+            s.creditTotal += creditedGflop
+        }
         evaluator.submit(.init(round: round, version: version, source: .memory(checkpoint)))
         metrics.aggregationSeconds.record(.seconds(aggregated.timeIntervalSince(started)))
         let excluded = decisions.filter { !$0.credited }

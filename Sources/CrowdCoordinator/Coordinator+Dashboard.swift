@@ -3,8 +3,10 @@ import Foundation
 extension Coordinator {
     /// `GET /`: the dashboard HTML from the same read models as `/v1/status` and `/v1/stats`.
     public func dashboardHTML(topContributors: Int = 20, recentRounds: Int = 10) throws -> String {
-        let status = try status()
-        let evaluations = try store.evaluations().filter { $0.round > 0 }.suffix(recentRounds).reversed()
+        var status = status()
+        let history = try store.evaluations()
+        status.evaluations = history.map(\.point)  // the chart draws the whole history
+        let evaluations = history.filter { $0.round > 0 }.suffix(recentRounds).reversed()
         let rows = try evaluations.map { e in
             let r = try store.round(e.round)
             return DashboardPage.RoundRow(

@@ -98,6 +98,7 @@ extension Coordinator {
 
     /// Advances the round state machine to `clock.now()` and performs its actions (lease expiry, round close).
     public func tick() throws {
+        try flushCounters()
         if machine.phase == .aggregating {
             try aggregate(round: machine.round)
         }
@@ -114,6 +115,7 @@ extension Coordinator {
             switch action {
             case .expireLeases(let ids):
                 try store.markLeasesExpired(ids: ids)
+                work.signal()
                 logger.info(
                     "leases expired; their slots will be reissued",
                     metadata: ["count": "\(ids.count)", "round": "\(machine.round)"])

@@ -1,9 +1,10 @@
 import Foundation
 
 extension Coordinator {
-    /// `GET /metrics`: syncs the database-derived counters and renders the Prometheus text.
-    public func metricsText() throws -> String {
-        metrics.sync(status: try status(), rejections: try store.rejectionCounts())
+    /// `GET /metrics`: brings the counters up to the running totals and renders the Prometheus text (no table scan,
+    /// no wait for the actor).
+    public nonisolated func metricsText() -> String {
+        metrics.sync(status: status(), rejections: board.rejectionCounts)
         return metrics.render()
     }
 }

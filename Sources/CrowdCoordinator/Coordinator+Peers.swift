@@ -21,6 +21,8 @@ extension Coordinator {
             at: now)
         {
         case .joined:
+            board.update { $0.peersTotal += 1 }
+            board.seen(peer: peerID, at: now)
             logger.info("peer joined", metadata: ["peer": "\(peerID)", "name": "\(name)"])
             return JoinResponse(peerID: peerID, credential: credential, campaign: campaignInfo)
         case .unknown:
@@ -50,6 +52,7 @@ extension Coordinator {
             throw APIError(.revoked, "this peer's credential was revoked by the operator")
         }
         let now = clock.now()
+        board.seen(peer: peer.id, at: now)
         if now - (lastTouch[peer.id] ?? 0) >= 10 {
             lastTouch[peer.id] = now
             try store.touchPeer(id: peer.id, at: now)

@@ -14,7 +14,7 @@ extension Coordinator {
             }
             data = try Self.loadCheckpoint(paths: paths, record: record).1
         }
-        try store.addBytesOut(data.count)
+        served(bytes: data.count)
         return data
     }
 
@@ -31,8 +31,22 @@ extension Coordinator {
             shardCache[id] = bytes
             data = bytes
         }
-        try store.addBytesOut(data.count)
+        served(bytes: data.count)
         return data
+    }
+
+    /// Counts bytes served: in the board at once, in the database at the next `tick` (one write per second, not one
+    /// per download).
+    func served(bytes: Int) {
+        board.update { $0.bytesOut += bytes }
+        unflushedBytesOut += bytes
+    }
+
+    /// Writes the bytes served since the last flush to the database.
+    func flushCounters() throws {
+        guard unflushedBytesOut > 0 else { return }
+        try store.addBytesOut(unflushedBytesOut)
+        unflushedBytesOut = 0
     }
 
     /// Waits until every closed round queued for evaluation has been evaluated and recorded (or failed, logged).
@@ -42,30 +56,17 @@ extension Coordinator {
     /// Whether a closed round's evaluation is queued or running.
     public nonisolated var evaluationsPending: Bool { evaluator.isBusy }
 
-    /// The public campaign status. `latestEvaluation` is the newest *evaluated* round, which may trail
-    /// `roundsCompleted` while the evaluation of the newest round runs (or if an old one was skipped).
-    public func status() throws -> CampaignStatus {
-        let now = clock.now()
-        let window = 120.0
-        let t = try store.totals(now: now, onlineWindow: 120, rateWindow: window)
-        let started = try store.round(0)?.openedAt ?? now
-        let span = min(window, max(1, now - started))
-        let rate = Double(t.recentSamples) / span
-        let evals = try store.evaluations().map {
-            EvaluationPoint(round: $0.round, metric: $0.metric, value: $0.value, loss: $0.loss)
-        }
-        let remaining = max(0, config.goalSamples - t.samplesTrained)
-        let finished = machine.phase == .finished
-        return CampaignStatus(
-            name: config.name, workload: config.workload, round: machine.round,
-            roundsCompleted: finished ? machine.round : machine.round - 1,
-            maxRounds: config.maxRounds.map { UInt64($0) }, finished: finished, modelVersion: baseVersion,
-            goalSamples: config.goalSamples, samplesTrained: t.samplesTrained,
-            percentFunded: min(100, 100 * Double(t.samplesTrained) / Double(config.goalSamples)),
-            peersOnline: t.peersOnline, peersTotal: t.peersTotal, samplesPerSecond: rate,
-            latestEvaluation: evals.last, evaluations: evals, updatesAccepted: t.updatesAccepted,
-            updatesRejected: t.updatesRejected, bytesIn: t.bytesIn, bytesOut: t.bytesOut,
-            etaSeconds: finished ? 0 : (rate > 0 ? Double(remaining) / rate : nil))
+    /// The public campaign status, from the running totals (`StatusBoard`): no table scan and no wait for the actor.
+    /// `latestEvaluation` is the newest *evaluated* round, which may trail `roundsCompleted` while the evaluation of
+    /// the newest round runs (or if an old one was skipped). `evaluations` holds the newest 20.
+    public nonisolated func status() -> CampaignStatus { board.status(now: clock.now()) }
+
+    /// `GET /v1/evaluations`: up to `limit` (1…500) evaluations of rounds after `after`, oldest first.
+    public func evaluationHistory(after: UInt64?, limit: Int) throws -> EvaluationPage {
+        let n = max(1, min(limit, EvaluationPage.maxLimit))
+        let rows = try store.evaluationPage(after: after, limit: n + 1)
+        let page = rows.prefix(n).map(\.point)
+        return EvaluationPage(evaluations: Array(page), next: rows.count > n ? page.last?.round : nil)
     }
 
     /// The public contributors table, highest credit first.
@@ -75,5 +76,12 @@ extension Coordinator {
 
     static func isHex64(_ s: String) -> Bool {
         s.utf8.count == 64 && s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
+    }
+}
+
+extension Coordinator {
+    /// Round records 1…current (benchmarks: round wall times).
+    public func roundRecords() throws -> [RoundRecord] {
+        try (1...max(1, machine.round)).compactMap { try store.round($0) }
     }
 }

@@ -84,6 +84,7 @@ extension Coordinator {
         record.status = UpdateOutcome.pending
         do {
             try store.accept(record, bytesIn: body.count)
+            board.accepted(samples: lease.samples, bytes: body.count, at: now)
         } catch {
             // A concurrent identical upload may have committed first: the database is the arbiter.
             if let prior = try store.acceptedUpdate(leaseID: leaseID), prior.sha256 == sha { return prior.receipt }
@@ -97,6 +98,7 @@ extension Coordinator {
                 "samples": "\(lease.samples)", "loss": "\(trainLoss.map { String($0) } ?? "-")",
             ])
         let actions = machine.updateAccepted(leaseID: leaseID)
+        if machine.settings.isAsync { work.signal() }  // the upload freed one of the open-lease slots
         if actions.contains(where: { if case .aggregate = $0 { true } else { false } }) {
             // Aggregate after this response is sent; `tick` picks it up.
             Task { self.tickLogged() }
@@ -122,6 +124,7 @@ extension Coordinator {
         do {
             try store.recordRejection(
                 peerID: peerID, leaseID: leaseID, code: code.rawValue, bytes: bytes, at: clock.now())
+            board.rejected(code: code.rawValue, bytes: bytes)
         } catch {
             logger.error("could not record a rejection", metadata: ["error": "\(error)"])
         }

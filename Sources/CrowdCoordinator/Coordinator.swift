@@ -54,6 +54,12 @@ public actor Coordinator {
     let probe: ProbeSet
     /// Prometheus metrics of this coordinator (`GET /metrics`).
     public nonisolated let metrics = CoordinatorMetrics()
+    /// Wakes long-polling lease requests when work may be free (`POST /v1/lease` with `waitSeconds`).
+    public nonisolated let work = WorkSignal()
+    /// The running totals behind `/v1/status` and `/metrics` (read without the actor).
+    public nonisolated let board: StatusBoard
+    /// Bytes served since the last flush of the `bytes_out` counter to the database (`tick`).
+    var unflushedBytesOut = 0
     /// Evaluates closed rounds off the actor (started by `open`).
     nonisolated let evaluator = CoordinatorEvaluator()
 
@@ -61,7 +67,7 @@ public actor Coordinator {
         paths: CampaignPaths, config: CampaignConfig, store: any CoordinatorRepository, clock: any CoordinatorClock,
         logger: Logger, model: any TrainableModel, checkpoint: Checkpoint, checkpointBytes: Data, version: String,
         manifest: ShardManifest, evaluation: EvaluationSet, machine: RoundStateMachine,
-        strategy: OuterOptimizerStrategy, roundSeed: UInt64, probe: ProbeSet
+        strategy: OuterOptimizerStrategy, roundSeed: UInt64, probe: ProbeSet, board: StatusBoard
     ) throws {
         self.paths = paths
         self.config = config
@@ -90,6 +96,7 @@ public actor Coordinator {
         self.baseBytes = checkpointBytes
         self.roundSeed = roundSeed
         self.probe = probe
+        self.board = board
         self.defence = RoundDefence(config: config.defence)
         let recent = try store.recentCredited(limit: config.defence.historyLength)
         self.normHistory = NormHistory(capacity: config.defence.historyLength, norms: recent.map(\.norm))
@@ -146,9 +153,14 @@ public actor Coordinator {
             paths: paths, config: config, store: store, clock: clock, logger: log, model: model, checkpoint: checkpoint,
             checkpointBytes: bytes, version: version, manifest: manifest, evaluation: evaluation, machine: machine,
             strategy: strategy, roundSeed: round.seed,
-            probe: try ProbeSet.load(paths: paths, manifest: manifest, config: config, checkpoint: checkpoint))
+            probe: try ProbeSet.load(paths: paths, manifest: manifest, config: config, checkpoint: checkpoint),
+            board: try StatusBoard.load(
+                store: store, config: config, round: round.number, finished: finished, version: version,
+                now: clock.now()))
         try coordinator.evaluator.start(
-            .init(store: store, paths: paths, set: evaluation, clock: clock, metrics: coordinator.metrics, logger: log))
+            .init(
+                store: store, paths: paths, set: evaluation, clock: clock, metrics: coordinator.metrics,
+                board: coordinator.board, logger: log))
         return coordinator
     }
 

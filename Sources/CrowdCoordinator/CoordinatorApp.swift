@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore
@@ -11,7 +12,9 @@ public struct CoordinatorApp: Sendable {
     /// The core, for in-process inspection.
     public let coordinator: Coordinator
     /// The Hummingbird application (HTTPS only), with the round ticker as a service.
-    public let application: Application<RouterResponder<BasicRequestContext>>
+    public let application: Application<RouterResponder<CoordinatorRequestContext>>
+    /// Open connections per address (the transport limits).
+    public let connections: ConnectionRegistry
 
     /// Opens the campaign in `directory` and builds the HTTPS application.
     /// - Parameters:
@@ -24,21 +27,30 @@ public struct CoordinatorApp: Sendable {
     ) throws -> CoordinatorApp {
         let log = logger ?? Logger(label: "crowdtrain.coordinator")
         let coordinator = try Coordinator.open(directory: directory, clock: clock, logger: log)
-        let router = Router(context: BasicRequestContext.self)
+        let router = Router(context: CoordinatorRequestContext.self)
         router.add(middleware: LogRequestsMiddleware(.info))
+        let limits = coordinator.config.transport
+        router.add(middleware: APIErrorMiddleware())
+        router.add(
+            middleware: RateLimitMiddleware(
+                // Wall time, not the campaign clock: limits are about real request rates, also in tests that move
+                // the campaign clock by hand.
+                limiter: RequestLimiter(limits: limits, metrics: coordinator.metrics)))
         CoordinatorRoutes.register(on: router, coordinator: coordinator)
         DashboardRoutes.register(on: router, coordinator: coordinator)
         let config = coordinator.config
         let tls = try tlsConfiguration(paths: coordinator.paths)
+        let registry = ConnectionRegistry(maxPerIP: limits.maxConnectionsPerIP, exemptLoopback: limits.exemptLoopback)
         let application = Application(
             router: router,
-            server: try .tls(.http1(), tlsConfiguration: tls),
+            server: .guarded(tls: tls, limits: limits, registry: registry, metrics: coordinator.metrics),
             configuration: .init(
-                address: .hostname(host ?? config.host, port: port ?? config.port), serverName: "crowdtrain"),
+                address: .hostname(host ?? config.host, port: port ?? config.port), serverName: "crowdtrain",
+                availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections, logger: log)),
             services: [RoundTicker(coordinator: coordinator, interval: tickInterval)],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: log)
-        return CoordinatorApp(coordinator: coordinator, application: application)
+        return CoordinatorApp(coordinator: coordinator, application: application, connections: registry)
     }
 
     /// Runs the application in a `ServiceGroup` until SIGTERM or SIGINT, then shuts down gracefully.

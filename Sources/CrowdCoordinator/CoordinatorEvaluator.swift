@@ -30,6 +30,7 @@ final class CoordinatorEvaluator: Sendable {
         var set: EvaluationSet
         var clock: any CoordinatorClock
         var metrics: CoordinatorMetrics
+        var board: StatusBoard
         var logger: Logger
     }
 
@@ -186,11 +187,11 @@ final class CoordinatorEvaluator: Sendable {
         let result = context.set.evaluate(m)
         let seconds = Date().timeIntervalSince(started)
         context.metrics.evaluationSeconds.record(.seconds(seconds))
-        try context.store.insertEvaluation(
-            EvaluationRecord(
-                round: job.round, version: job.version, metric: context.set.metric, value: result.value,
-                loss: result.loss, samples: result.samples),
-            at: context.clock.now())
+        let record = EvaluationRecord(
+            round: job.round, version: job.version, metric: context.set.metric, value: result.value,
+            loss: result.loss, samples: result.samples)
+        try context.store.insertEvaluation(record, at: context.clock.now())
+        context.board.evaluated(record.point)
         context.logger.info(
             "round evaluated",
             metadata: [

@@ -5,10 +5,10 @@ import Synchronization
 
 /// The coordinator's Prometheus metrics, in a registry owned by one app (no global `MetricsSystem`).
 ///
-/// Totals (rounds, updates accepted/rejected, bytes, samples) are *counters derived from the database*:
-/// every scrape reads the totals `/v1/status` reports and advances each counter by the difference from the
-/// last exported value. After a restart the first scrape therefore jumps straight to the database total, so
-/// the exported counters always equal the database figures. Latency histograms are process-local (they
+/// Totals (rounds, updates accepted/rejected, bytes, samples) are *counters derived from the campaign totals*
+/// (`StatusBoard`, loaded from the database at start-up and kept current in memory): every scrape advances each
+/// counter by the difference from the last exported value, without reading a table. After a restart the first
+/// scrape therefore jumps straight to the database total, so the exported counters always equal its figures. Latency histograms are process-local (they
 /// restart empty); peers online is a gauge over the last 120 s.
 public final class CoordinatorMetrics: Sendable {
     /// The registry `GET /metrics` renders.
@@ -70,6 +70,7 @@ public final class CoordinatorMetrics: Sendable {
         evaluationSeconds = r.makeDurationHistogram(
             descriptor: name("evaluation", "seconds", "Held-out evaluation latency of a new checkpoint"),
             buckets: Self.latencyBuckets)
+        for limit in Self.limits { _ = r.makeCounter(descriptor: Self.limitedName, labels: [("limit", limit)]) }
     }
 
     /// Brings every database-derived metric up to `status` and `rejections` (count per reason code).
@@ -96,6 +97,22 @@ public final class CoordinatorMetrics: Sendable {
         peersOnline.set(Double(status.peersOnline))
         peersTotal.set(Double(status.peersTotal))
         percentFunded.set(status.percentFunded)
+    }
+
+    /// Descriptor of the transport-limit counters (one per limit: `ip`, `credential`, `join`, `connections_per_ip`,
+    /// `slow_body`).
+    static var limitedName: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "crowdtrain", metricName: "requests_limited", unitName: "total",
+            helpText: "Requests answered 429 or connections closed by a transport limit, by limit")
+    }
+
+    /// Transport limits, pre-created so that they export 0 from the start.
+    static let limits = ["ip", "credential", "join", "connections_per_ip", "slow_body"]
+
+    /// Counts one refusal by the transport limit `limit`.
+    public func limited(_ limit: String) {
+        registry.makeCounter(descriptor: Self.limitedName, labels: [("limit", limit)]).increment()
     }
 
     /// The Prometheus text exposition (version 0.0.4) of every metric.

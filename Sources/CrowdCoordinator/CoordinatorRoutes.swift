@@ -13,10 +13,15 @@ public enum CoordinatorRoutes {
     public static let maxJSONBytes = 64 * 1024
 
     /// Adds every route to `router`.
-    public static func register(on router: Router<BasicRequestContext>, coordinator: Coordinator) {
-        router.add(middleware: APIErrorMiddleware())
+    public static func register(on router: Router<CoordinatorRequestContext>, coordinator: Coordinator) {
         router.get(RouterPath(APIPath.health)) { _, _ in try json(HealthStatus()) }
-        router.get(RouterPath(APIPath.status)) { _, _ in try json(try await coordinator.status()) }
+        router.get(RouterPath(APIPath.status)) { _, _ in try json(coordinator.status()) }
+        router.get(RouterPath(APIPath.evaluations)) { request, _ in
+            let query = request.uri.queryParameters
+            let limit = query.get("limit", as: Int.self) ?? 100
+            let after = query.get("after", as: UInt64.self)
+            return try json(try await coordinator.evaluationHistory(after: after, limit: limit))
+        }
         router.get(RouterPath(APIPath.stats)) { request, _ in
             let top = request.uri.queryParameters.get("top", as: Int.self) ?? 100
             return try json(try await coordinator.stats(top: top))
@@ -28,7 +33,7 @@ public enum CoordinatorRoutes {
         router.post(RouterPath(APIPath.lease)) { request, _ in
             let peer = try await coordinator.authenticate(authorization: request.headers[.authorization])
             let body = try await decodeJSON(LeaseRequest.self, request)
-            return try json(try await coordinator.lease(for: peer, request: body))
+            return try json(try await longPollLease(coordinator, peer: peer, request: body))
         }
         router.get("/v1/models/:version") { request, context in
             _ = try await coordinator.authenticate(authorization: request.headers[.authorization])
@@ -63,6 +68,29 @@ public enum CoordinatorRoutes {
             let peer = try await coordinator.authenticate(authorization: request.headers[.authorization])
             let leaseID = try context.parameters.require("leaseID")
             return try json(try await coordinator.outcome(leaseID: leaseID, peer: peer))
+        }
+    }
+
+    /// Asks for a lease; with `waitSeconds`, holds the request while no work is free, waking on the coordinator's
+    /// `WorkSignal` (a round opened, slots freed) and asking again, until a lease, the end of the campaign, or the
+    /// deadline. The coordinator actor is never held while waiting.
+    static func longPollLease(_ coordinator: Coordinator, peer: PeerRecord, request: LeaseRequest) async throws
+        -> LeaseResponse
+    {
+        let wait = min(max(request.waitSeconds ?? 0, 0), LeaseRequest.maxWaitSeconds)
+        let deadline = ContinuousClock.now + .milliseconds(Int64(wait * 1000))
+        while true {
+            let seen = coordinator.work.generation
+            let response = try await coordinator.lease(for: peer, request: request)
+            let left = deadline - ContinuousClock.now
+            if response.lease != nil || response.reason == LeaseWaitReason.campaignFinished.rawValue
+                || left <= .zero || Task.isCancelled
+            {
+                return response
+            }
+            // Re-ask at the coordinator's own retry hint too (a held slot frees by time, not by an event).
+            let hint = Duration.milliseconds(Int64(max(0.05, response.retryAfter ?? 1) * 1000))
+            await coordinator.work.wait(after: seen, timeout: min(left, hint))
         }
     }
 

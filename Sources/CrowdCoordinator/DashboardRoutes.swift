@@ -11,12 +11,12 @@ public enum DashboardRoutes {
     public static let htmlContentType = "text/html; charset=utf-8"
 
     /// Adds `/` and `/metrics` to `router`.
-    public static func register(on router: Router<BasicRequestContext>, coordinator: Coordinator) {
+    public static func register(on router: Router<CoordinatorRequestContext>, coordinator: Coordinator) {
         router.get("/") { _, _ in
             text(try await coordinator.dashboardHTML(), contentType: htmlContentType)
         }
         router.get("/metrics") { _, _ in
-            text(try await coordinator.metricsText(), contentType: prometheusContentType)
+            text(coordinator.metricsText(), contentType: prometheusContentType)
         }
     }
 

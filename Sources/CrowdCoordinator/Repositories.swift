@@ -77,6 +77,15 @@ public protocol RoundRepository: Sendable {
 public protocol StatsRepository: Sendable {
     func totals(now: Double, onlineWindow: Double, rateWindow: Double) throws -> CampaignTotals
     func evaluations() throws -> [EvaluationRecord]
+    /// Up to `limit` evaluations of rounds after `after` (all rounds when nil), oldest first.
+    func evaluationPage(after: UInt64?, limit: Int) throws -> [EvaluationRecord]
+    /// The newest `limit` evaluations, oldest first.
+    func latestEvaluations(limit: Int) throws -> [EvaluationRecord]
+    func evaluationCount() throws -> Int
+    /// Last-seen time of every unrevoked peer seen at or after `since`.
+    func peersSeen(since: Double) throws -> [String: Double]
+    /// (accepted_at, samples) of every update stored at or after `since`, oldest first.
+    func acceptedSamples(since: Double) throws -> [(time: Double, samples: Int)]
     func contributors(top: Int) throws -> [ContributorRow]
     func addBytesOut(_ n: Int) throws
     /// Sum of ledger credit per peer (GFLOP).

@@ -21,5 +21,7 @@ public struct RoundTicker: Service {
                 await coordinator.tickLogged()
             }
         }
+        // Long-polls end now rather than holding the graceful shutdown for their whole wait.
+        coordinator.work.close()
     }
 }

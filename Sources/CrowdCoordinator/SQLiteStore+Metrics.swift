@@ -7,11 +7,21 @@ public protocol MetricsRepository: Sendable {
 }
 
 extension SQLiteStore: MetricsRepository {
+    /// `counters` rows `rejected:<code>` hold the rejection totals; the `rejections` table keeps only the newest
+    /// `rejectionRowsKept` rows as evidence (a flood of bad requests cannot grow the database).
+    static let rejectedCounterPrefix = "rejected:"
+    /// Rows of evidence kept in `rejections` by default.
+    public static let defaultRejectionRowsKept = 10_000
+
     public func rejectionCounts() throws -> [String: Int] {
         try pool.read { db in
             var out: [String: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT code, COUNT(*) AS n FROM rejections GROUP BY code") {
-                out[row["code"]] = row["n"]
+            let prefix = Self.rejectedCounterPrefix
+            for row in try Row.fetchAll(
+                db, sql: "SELECT name, value FROM counters WHERE name LIKE ?", arguments: [prefix + "%"])
+            {
+                let name: String = row["name"]
+                out[String(name.dropFirst(prefix.count))] = row["value"]
             }
             return out
         }

@@ -288,6 +288,12 @@ extension SQLiteStore: RoundRepository {
             try db.execute(
                 sql: "INSERT INTO rejections (peer_id, lease_id, code, bytes, created_at) VALUES (?, ?, ?, ?, ?)",
                 arguments: [peerID, leaseID, code, bytes, time])
+            try db.execute(
+                sql: "DELETE FROM rejections WHERE id <= ?", arguments: [db.lastInsertedRowID - Int64(rejectionRowsKept)])
+            try Self.bump(Self.rejectedCounterPrefix + code, by: 1, db)
+            if let peerID {
+                try db.execute(sql: "UPDATE peers SET rejected = rejected + 1 WHERE id = ?", arguments: [peerID])
+            }
             try Self.bump("bytes_in", by: bytes, db)
         }
     }

@@ -9,7 +9,10 @@ extension SQLiteStore: StatsRepository {
             t.samplesTrained = try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(samples), 0) FROM ledger") ?? 0
             t.creditTotal = try Double.fetchOne(db, sql: "SELECT COALESCE(SUM(gflop), 0) FROM ledger") ?? 0
             t.updatesAccepted = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM updates") ?? 0
-            t.updatesRejected = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM rejections") ?? 0
+            t.updatesRejected =
+                try Int.fetchOne(
+                    db, sql: "SELECT COALESCE(SUM(value), 0) FROM counters WHERE name LIKE ?",
+                    arguments: [Self.rejectedCounterPrefix + "%"]) ?? 0
             t.bytesIn = try Int.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'bytes_in'") ?? 0
             t.bytesOut = try Int.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'bytes_out'") ?? 0
             t.peersTotal = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM peers") ?? 0
@@ -26,13 +29,55 @@ extension SQLiteStore: StatsRepository {
     }
 
     public func evaluations() throws -> [EvaluationRecord] {
+        try pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM evaluations ORDER BY round").map(Self.evaluation) }
+    }
+
+    public func evaluationPage(after: UInt64?, limit: Int) throws -> [EvaluationRecord] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM evaluations ORDER BY round").map {
-                EvaluationRecord(
-                    round: UInt64(sql: $0["round"]), version: $0["version"], metric: $0["metric"], value: $0["value"],
-                    loss: $0["loss"], samples: $0["samples"])
-            }
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM evaluations WHERE round > ? ORDER BY round LIMIT ?",
+                arguments: [after.map { $0.sqlValue } ?? -1, limit]
+            ).map(Self.evaluation)
         }
+    }
+
+    public func latestEvaluations(limit: Int) throws -> [EvaluationRecord] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM evaluations ORDER BY round DESC LIMIT ?", arguments: [limit])
+                .map(Self.evaluation).reversed()
+        }
+    }
+
+    public func evaluationCount() throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM evaluations") ?? 0 }
+    }
+
+    public func peersSeen(since: Double) throws -> [String: Double] {
+        try pool.read { db in
+            var out: [String: Double] = [:]
+            for row in try Row.fetchAll(
+                db, sql: "SELECT id, last_seen FROM peers WHERE revoked_at IS NULL AND last_seen >= ?",
+                arguments: [since])
+            {
+                out[row["id"]] = row["last_seen"]
+            }
+            return out
+        }
+    }
+
+    public func acceptedSamples(since: Double) throws -> [(time: Double, samples: Int)] {
+        try pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT accepted_at, samples FROM updates WHERE accepted_at >= ? ORDER BY accepted_at",
+                arguments: [since]
+            ).map { (time: $0["accepted_at"], samples: $0["samples"]) }
+        }
+    }
+
+    static func evaluation(_ row: Row) -> EvaluationRecord {
+        EvaluationRecord(
+            round: UInt64(sql: row["round"]), version: row["version"], metric: row["metric"], value: row["value"],
+            loss: row["loss"], samples: row["samples"])
     }
 
     public func contributors(top: Int) throws -> [ContributorRow] {
@@ -42,7 +87,7 @@ extension SQLiteStore: StatsRepository {
                 sql: """
                     SELECT p.id, p.name, p.last_seen,
                         (SELECT COUNT(*) FROM ledger l WHERE l.peer_id = p.id) AS accepted,
-                        (SELECT COUNT(*) FROM rejections r WHERE r.peer_id = p.id) AS rejected,
+                        p.rejected AS rejected,
                         (SELECT COALESCE(SUM(samples), 0) FROM ledger l WHERE l.peer_id = p.id) AS samples,
                         (SELECT COALESCE(SUM(gflop), 0) FROM ledger l WHERE l.peer_id = p.id) AS credit
                     FROM peers p ORDER BY credit DESC, samples DESC, p.created_at LIMIT ?

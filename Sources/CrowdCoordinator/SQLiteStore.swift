@@ -7,9 +7,13 @@ import GRDB
 /// The `ledger` table is append-only: triggers abort any UPDATE or DELETE.
 public final class SQLiteStore: Sendable {
     let pool: DatabasePool
+    /// Rows of evidence kept in `rejections` (the totals are counters; see `rejectionCounts`).
+    let rejectionRowsKept: Int
 
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
-    public init(path: String) throws {
+    /// - Parameter rejectionRowsKept: newest rows kept in the `rejections` table (tests lower it).
+    public init(path: String, rejectionRowsKept: Int = SQLiteStore.defaultRejectionRowsKept) throws {
+        self.rejectionRowsKept = max(1, rejectionRowsKept)
         var config = Configuration()
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in
@@ -136,6 +140,19 @@ public final class SQLiteStore: Sendable {
                     ALTER TABLE ledger ADD COLUMN clip_scale REAL;
                     ALTER TABLE ledger ADD COLUMN norm REAL;
                     ALTER TABLE outer_state ADD COLUMN broadcast_sketch BLOB;
+                    """)
+        }
+        // Crowd scale (issue 15): rejection totals become counters (per code, and per peer), the rejections table
+        // keeps only recent evidence, and the status board's start-up read of recent uploads has an index.
+        m.registerMigration("2026-12-07-bounded-rejections") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO counters (name, value)
+                        SELECT 'rejected:' || code, COUNT(*) FROM rejections GROUP BY code
+                        ON CONFLICT(name) DO UPDATE SET value = excluded.value;
+                    ALTER TABLE peers ADD COLUMN rejected INTEGER NOT NULL DEFAULT 0;
+                    UPDATE peers SET rejected = (SELECT COUNT(*) FROM rejections r WHERE r.peer_id = peers.id);
+                    CREATE INDEX updates_accepted_at ON updates(accepted_at);
                     """)
         }
         return m

@@ -125,6 +125,9 @@ public struct EvaluationRecord: Sendable, Equatable {
     public var value: Double
     public var loss: Double
     public var samples: Int
+
+    /// The public form (`/v1/status`, `/v1/evaluations`).
+    public var point: EvaluationPoint { EvaluationPoint(round: round, metric: metric, value: value, loss: loss) }
 }
 
 /// Outcome of redeeming an invite.

@@ -215,8 +215,11 @@ public final class CoordinatorClient: Sendable {
         let data = Data(buffer.readableBytesView)
         let status = Int(response.status.code)
         guard (200..<300).contains(status) else {
+            // At most an hour: a hostile or broken coordinator must not park the daemon for good.
+            let retryAfter = response.headers.first(name: "retry-after").flatMap(Double.init).map { min(max($0, 0), 3600) }
             if let err = try? JSONDecoder().decode(APIErrorBody.self, from: data) {
-                throw CoordinatorClientError(status: status, code: err.error.code, message: err.error.message)
+                throw CoordinatorClientError(
+                    status: status, code: err.error.code, message: err.error.message, retryAfter: retryAfter)
             }
             let text = String(decoding: data.prefix(200), as: UTF8.self)
             throw CoordinatorClientError(status: status, code: "http_\(status)", message: text.isEmpty ? "no body" : text)

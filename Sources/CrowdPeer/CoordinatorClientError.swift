@@ -11,9 +11,11 @@ public struct CoordinatorClientError: Error, CustomStringConvertible, Sendable {
     /// `bad_response` when the body was not what the API promises.
     public let code: String
     public let message: String
+    /// The coordinator's `Retry-After` (seconds), when it sent one (429, 503).
+    public let retryAfter: Double?
 
-    public init(status: Int?, code: String, message: String) {
-        self.status = status; self.code = code; self.message = message
+    public init(status: Int?, code: String, message: String, retryAfter: Double? = nil) {
+        self.status = status; self.code = code; self.message = message; self.retryAfter = retryAfter
     }
 
     /// Whether waiting and retrying the same request can succeed.

@@ -125,7 +125,8 @@ final class PeerSession {
         default:
             break
         }
-        let delay = error.retryable ? backoff.next(random: Double(rng.nextUniform())) : 1
+        var delay = error.retryable ? backoff.next(random: Double(rng.nextUniform())) : 1
+        if let asked = error.retryAfter { delay = max(delay, asked) }
         let text = "\(Self.describe(error)): \(error)"
         logger.debug("\(text); retrying in \(String(format: "%.1f", delay)) s")
         output("\(text) — retrying in \(String(format: "%.1f", delay)) s")
@@ -151,7 +152,14 @@ final class PeerSession {
             await waitWhileSuspended()
             if stopping { return nil }
             if status.state != .waiting { setState(.leasing) }
-            let response = try await client.lease(LeaseRequest(threads: config.threads, samplesPerSecond: samplesPerSecond))
+            let asked = ContinuousClock.now
+            let request = LeaseRequest(
+                threads: config.threads, samplesPerSecond: samplesPerSecond,
+                waitSeconds: config.longPollSeconds > 0 ? config.longPollSeconds : nil)
+            let client = self.client
+            guard let response = try await untilStoppedOrSuspended({ try await client.lease(request) }) else {
+                continue  // stopped or suspended mid-poll: the loop's checks take over
+            }
             backoff.reset()
             if let lease = response.lease { return lease }
             let reason = response.reason ?? "no work"
@@ -160,9 +168,34 @@ final class PeerSession {
                 return nil
             }
             setState(.waiting, reason: reason)
-            await pauseUnlessSuspended(min(max(response.retryAfter ?? 2, 0.05), config.maxWait))
+            // A coordinator that held the long-poll to its end has already waited; one that answered at once (no
+            // long-poll support, or the campaign is over) asked for a pause.
+            let held = ContinuousClock.now - asked >= .milliseconds(Int64(config.longPollSeconds * 900))
+            if !held || reason == LeaseWaitReason.campaignFinished.rawValue {
+                await pauseUnlessSuspended(min(max(response.retryAfter ?? 2, 0.05), config.maxWait))
+            }
         }
         return nil
+    }
+
+    /// Runs `operation` (a long-poll), cancelling it when the daemon stops or a suspend reason appears; nil then.
+    func untilStoppedOrSuspended<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws
+        -> T?
+    {
+        let stop = self.stop
+        let suspend = self.suspend
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await operation() }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(250))
+                    if stop.isSet || suspend.evaluate().isSuspended { return nil }
+                }
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
+        }
     }
 
     // MARK: suspend

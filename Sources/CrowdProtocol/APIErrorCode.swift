@@ -48,4 +48,6 @@ public enum APIErrorCode: String, Codable, Sendable, CaseIterable {
     case internalError = "internal_error"
     /// The coordinator is shutting down or not ready (503).
     case unavailable
+    /// Too many requests from this address or credential, or too many join attempts (429, with `Retry-After`).
+    case rateLimited = "rate_limited"
 }

@@ -5,6 +5,8 @@ public enum APIPath {
     public static let lease = "/v1/lease"
     public static let status = "/v1/status"
     public static let stats = "/v1/stats"
+    /// `GET`: the evaluation history, paginated (`EvaluationPage`).
+    public static let evaluations = "/v1/evaluations"
 
     /// `GET`: checkpoint bytes whose SHA-256 hex is `version`.
     public static func model(_ version: String) -> String { "/v1/models/\(version)" }
@@ -12,6 +14,10 @@ public enum APIPath {
     public static func shard(_ id: String) -> String { "/v1/shards/\(id)" }
     /// `PUT`: the update envelope for lease `leaseID`; `GET`: its `UpdateOutcome` (pending, credited or not).
     public static func update(_ leaseID: String) -> String { "/v1/updates/\(leaseID)" }
+    /// `GET`: up to `limit` evaluations of rounds after `after` (from the first when nil).
+    public static func evaluations(after: UInt64?, limit: Int) -> String {
+        "/v1/evaluations?limit=\(limit)" + (after.map { "&after=\($0)" } ?? "")
+    }
     /// `GET`: contributors table, at most `top` rows.
     public static func stats(top: Int) -> String { "/v1/stats?top=\(top)" }
 }

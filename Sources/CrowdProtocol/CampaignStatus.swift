@@ -25,8 +25,10 @@ public struct CampaignStatus: Codable, Sendable, Equatable {
     /// Crowd throughput over the recent window (samples/s).
     public var samplesPerSecond: Double
     public var latestEvaluation: EvaluationPoint?
-    /// Every evaluation, oldest first.
+    /// The newest evaluations (at most 20), oldest first; the whole history is `GET /v1/evaluations`.
     public var evaluations: [EvaluationPoint]
+    /// Evaluations recorded in all (nil from coordinators before the bounded status).
+    public var evaluationsTotal: Int?
     public var updatesAccepted: Int
     public var updatesRejected: Int
     /// Update bytes received (accepted and rejected bodies).
@@ -40,7 +42,8 @@ public struct CampaignStatus: Codable, Sendable, Equatable {
         name: String, workload: String, round: UInt64, roundsCompleted: UInt64, maxRounds: UInt64?, finished: Bool,
         modelVersion: String, goalSamples: Int, samplesTrained: Int, percentFunded: Double, peersOnline: Int,
         peersTotal: Int, samplesPerSecond: Double, latestEvaluation: EvaluationPoint?, evaluations: [EvaluationPoint],
-        updatesAccepted: Int, updatesRejected: Int, bytesIn: Int, bytesOut: Int, etaSeconds: Double?
+        updatesAccepted: Int, updatesRejected: Int, bytesIn: Int, bytesOut: Int, etaSeconds: Double?,
+        evaluationsTotal: Int? = nil
     ) {
         self.name = name
         self.workload = workload
@@ -62,5 +65,6 @@ public struct CampaignStatus: Codable, Sendable, Equatable {
         self.bytesIn = bytesIn
         self.bytesOut = bytesOut
         self.etaSeconds = etaSeconds
+        self.evaluationsTotal = evaluationsTotal
     }
 }

@@ -19,7 +19,11 @@ struct TestCampaign {
     /// - Parameters:
     ///   - localSteps: steps per lease; longer leases let a test pause one mid-way.
     ///   - leaseSeconds: lease and round deadline.
-    init(peersPerRound: Int = 2, rounds: Int = 3, localSteps: Int = 20, leaseSeconds: Double = 30) throws {
+    ///   - transport: the HTTPS edge's limits (default: the campaign defaults).
+    init(
+        peersPerRound: Int = 2, rounds: Int = 3, localSteps: Int = 20, leaseSeconds: Double = 30,
+        transport: TransportLimits = .standard
+    ) throws {
         root = NSTemporaryDirectory() + "crowdtrain-it-\(UInt64.random(in: 0...UInt64.max))"
         var config = CampaignConfig(workload: .fmnistMLP, name: "integration")
         config.port = 0
@@ -35,6 +39,7 @@ struct TestCampaign {
         config.roundDeadlineSeconds = leaseSeconds
         config.leaseSeconds = leaseSeconds
         config.evalSamples = 128
+        config.transport = transport
         let model = try JSONEncoder().encode(MLPConfig(inputs: 16, hidden: [8], classes: 2))
         _ = try CampaignInitializer.create(
             directory: coordinatorDir, config: config,
