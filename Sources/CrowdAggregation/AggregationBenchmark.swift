@@ -17,58 +17,109 @@ public enum AggregationBenchmark {
         public var mean_ms: Double?
         /// ms / mean_ms.
         public var ratio_to_mean: Double?
-        /// Size of the K fp32 inputs, MB (10⁶ bytes): the aggregators read fp32 buffers.
+        /// Size of the K inputs as the aggregator reads them, MB (10⁶ bytes).
         public var input_mb: Double
         /// Peak resident memory of the process (VmHWM of /proc/self/status), MB (2²⁰ bytes); nil off Linux.
         public var peak_rss_mb: Double?
         /// CPU model name from /proc/cpuinfo.
         public var cpu: String
+        /// `int8` (codes) or `fp32` (decoded vectors).
+        public var input: String
+        /// The K updates as int8 codes plus two fp32 model copies (the codes are larger than the zstd-compressed envelopes), MB (2²⁰ bytes).
+        public var codes_plus_two_models_mb: Double
+    }
+
+    /// One update as int8 block codes (`UpdateSource.int8`).
+    public struct Codes: Sendable {
+        public var q: [Int8]
+        public var scales: [Float]
+        public static let block = 256
+
+        /// The floats these codes decode to.
+        public var values: [Float] {
+            var out = [Float](repeating: 0, count: q.count)
+            q.withUnsafeBufferPointer { qp in
+                scales.withUnsafeBufferPointer { sp in
+                    out.withUnsafeMutableBufferPointer { o in
+                        UpdateSource.int8(q: qp, scales: sp, block: Self.block).load(0, q.count, into: o.baseAddress!)
+                    }
+                }
+            }
+            return out
+        }
     }
 
     /// K updates like real int8 block-256 pseudo-gradients: a shared direction plus per-peer noise of equal size,
     /// quantised per block of 256 to q·scale with q ∈ [−127, 127] (so every value is exactly what the int8 codec
-    /// decodes), block scales varying over three orders of magnitude as layers do. Seeded.
-    public static func syntheticUpdates(count k: Int, params n: Int, seed: UInt64) -> [[Float]] {
+    /// decodes), block scales varying over three orders of magnitude as layers do. Seeded. Generated as codes, one
+    /// update at a time: the K fp32 vectors never exist.
+    public static func syntheticCodes(count k: Int, params n: Int, seed: UInt64) -> [Codes] {
         precondition(k >= 1 && n >= 1, "need at least one update and one parameter")
         var rng = SplitMix64(seed: seed)
         let shared = (0..<n).map { _ in rng.nextSymmetric() }
-        let blockScale = (0..<((n + 255) / 256)).map { _ in Float.pow10(-4 + 3 * rng.nextUnit()) }
+        let blocks = (n + Codes.block - 1) / Codes.block
+        let blockScale = (0..<blocks).map { _ in Float.pow10(-4 + 3 * rng.nextUnit()) }
+        var x = [Float](repeating: 0, count: Codes.block)
         return (0..<k).map { _ in
-            var x = [Float](repeating: 0, count: n)
-            var start = 0
-            while start < n {
-                let end = Swift.min(n, start + 256)
+            var codes = Codes(q: [Int8](repeating: 0, count: n), scales: [Float](repeating: 0, count: blocks))
+            for b in 0..<blocks {
+                let start = b * Codes.block
+                let end = Swift.min(n, start + Codes.block)
                 var peak: Float = 0
                 for j in start..<end {
-                    x[j] = shared[j] + rng.nextSymmetric()
-                    peak = Swift.max(peak, abs(x[j]))
+                    x[j - start] = shared[j] + rng.nextSymmetric()
+                    peak = Swift.max(peak, abs(x[j - start]))
                 }
-                let scale = blockScale[start / 256] / 127
+                let scale = blockScale[b] / 127
                 let q = peak > 0 ? 127 / peak : 0
-                for j in start..<end { x[j] = (x[j] * q).rounded() * scale }
-                start = end
+                for j in start..<end { codes.q[j] = Int8((x[j - start] * q).rounded()) }
+                codes.scales[b] = scale
             }
-            return x
+            return codes
         }
     }
 
+    /// The same updates as fp32 vectors (`syntheticCodes` decoded).
+    public static func syntheticUpdates(count k: Int, params n: Int, seed: UInt64) -> [[Float]] {
+        syntheticCodes(count: k, params: n, seed: seed).map(\.values)
+    }
+
+    /// How the benchmark hands the updates to the aggregator.
+    public enum Input: String, Sendable, CaseIterable {
+        /// int8 block-256 codes, dequantised tile by tile (what the coordinator can keep per update).
+        case int8
+        /// Decoded fp32 vectors (K × 4 bytes per parameter resident).
+        case fp32
+    }
+
     /// Builds the updates, runs `repeats` timed aggregations of `kind` (and of `mean`, for the ratio).
-    public static func run(kind: AggregatorKind, updates k: Int, params n: Int, seed: UInt64, repeats: Int) -> Report {
+    public static func run(
+        kind: AggregatorKind, updates k: Int, params n: Int, seed: UInt64, repeats: Int, input: Input = .int8
+    ) -> Report {
         precondition(repeats >= 1, "repeats must be at least 1")
-        let updates = syntheticUpdates(count: k, params: n, seed: seed)
+        let codes = syntheticCodes(count: k, params: n, seed: seed)
+        let fp32 = input == .fp32 ? codes.map(\.values) : []
         let weights = (0..<k).map { Double(1 + ($0 % 3)) }
         var out = [Float](repeating: 0, count: n)
         func time(_ aggregator: any Aggregator) -> [Double] {
             var runs: [Double] = []
-            func go(_ i: Int, _ ptrs: [UnsafeBufferPointer<Float>]) {
-                if i < updates.count {
-                    updates[i].withUnsafeBufferPointer { go(i + 1, ptrs + [$0]) }
+            func go(_ i: Int, _ sources: [UpdateSource]) {
+                if i < k {
+                    switch input {
+                    case .fp32: fp32[i].withUnsafeBufferPointer { go(i + 1, sources + [.fp32($0)]) }
+                    case .int8:
+                        codes[i].q.withUnsafeBufferPointer { q in
+                            codes[i].scales.withUnsafeBufferPointer { s in
+                                go(i + 1, sources + [.codes(q: q, scales: s, block: Codes.block)])
+                            }
+                        }
+                    }
                     return
                 }
                 out.withUnsafeMutableBufferPointer { o in
                     for _ in 0..<repeats {
                         let t0 = DispatchTime.now().uptimeNanoseconds
-                        aggregator.aggregate(ptrs, weights: weights, into: o)
+                        aggregator.aggregate(sources, weights: weights, into: o)
                         runs.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
                     }
                 }
@@ -80,11 +131,14 @@ public enum AggregationBenchmark {
         let meanRuns = kind == .mean ? nil : time(MeanAggregator())
         let ms = median(runs)
         let meanMs = meanRuns.map(median)
+        let inputBytes = input == .fp32 ? k * n * 4 : k * (n + ((n + Codes.block - 1) / Codes.block) * 4)
+        let compressedBytes = k * (n + ((n + Codes.block - 1) / Codes.block) * 4)
         return Report(
             aggregator: kind.description, updates: k, params: n, seed: seed, repeats: repeats, ms: round2(ms),
             ms_min: round2(runs[0]), mean_ms: meanMs.map(round2), ratio_to_mean: meanMs.map { round2(ms / $0) },
-            input_mb: round2(Double(k * n * 4) / 1e6), peak_rss_mb: peakRSSMegabytes().map(round2),
-            cpu: cpuModel())
+            input_mb: round2(Double(inputBytes) / 1e6), peak_rss_mb: peakRSSMegabytes().map(round2),
+            cpu: cpuModel(), input: input.rawValue,
+            codes_plus_two_models_mb: round2(Double(compressedBytes + 2 * n * 4) / 1_048_576))
     }
 
     static func median(_ sorted: [Double]) -> Double {

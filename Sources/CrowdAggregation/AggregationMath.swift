@@ -9,26 +9,63 @@ public enum AggregationMath {
     public static func weightedMean(
         _ vectors: [UnsafeBufferPointer<Float>], weights: [Double], into out: UnsafeMutableBufferPointer<Float>
     ) {
-        precondition(vectors.count == weights.count && !vectors.isEmpty, "weightedMean needs one weight per vector")
+        weightedMean(vectors.sources, weights: weights, into: out)
+    }
+
+    /// Σ wᵢ·xᵢ / Σ wᵢ of fp32 values or int8 codes into `out`: one pass over the K inputs in blocks of 4096
+    /// coordinates whose Double accumulator stays in L1, so the only memory traffic is reading each input once
+    /// (1 byte per value for codes) and writing `out`. Codes are dequantised per block of 4096 into L1, never as
+    /// a whole vector.
+    public static func weightedMean(
+        _ sources: [UpdateSource], weights: [Double], into out: UnsafeMutableBufferPointer<Float>
+    ) {
+        precondition(sources.count == weights.count && !sources.isEmpty, "weightedMean needs one weight per vector")
         let n = out.count
-        precondition(vectors.allSatisfy { $0.count == n }, "vectors differ in length")
+        precondition(sources.allSatisfy { $0.count == n }, "vectors differ in length")
         let total = weights.reduce(0, +)
         precondition(total > 0, "weights must sum to a positive value")
         let blockSize = 4096
-        var acc = [Double](repeating: 0, count: blockSize)
-        acc.withUnsafeMutableBufferPointer { a in
-            var start = 0
-            while start < n {
-                let len = Swift.min(blockSize, n - start)
-                for j in 0..<len { a[j] = 0 }
-                for (v, w) in zip(vectors, weights) {
-                    let s = w / total
-                    let x = v.baseAddress! + start
-                    for j in 0..<len { a[j] += s * Double(x[j]) }
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: blockSize) { a in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: blockSize) { tmp in
+                let acc = a.baseAddress!
+                var start = 0
+                while start < n {
+                    let len = Swift.min(blockSize, n - start)
+                    acc.update(repeating: 0, count: len)
+                    for (source, w) in zip(sources, weights) {
+                        let s = w / total
+                        let x: UnsafePointer<Float>
+                        switch source {
+                        case .fp32(let v): x = v.baseAddress! + start
+                        case .int8:
+                            source.load(start, len, into: tmp.baseAddress!)
+                            x = UnsafePointer(tmp.baseAddress!)
+                        }
+                        axpy(s, x, acc, len)
+                    }
+                    for j in 0..<len { out[start + j] = Float(acc[j]) }
+                    start += len
                 }
-                for j in 0..<len { out[start + j] = Float(a[j]) }
-                start += len
             }
+        }
+    }
+
+    /// `acc[j] += s · Double(x[j])`, 8 lanes at a time.
+    @inline(__always)
+    static func axpy(_ s: Double, _ x: UnsafePointer<Float>, _ acc: UnsafeMutablePointer<Double>, _ n: Int) {
+        let rx = UnsafeRawPointer(x)
+        let ra = UnsafeMutableRawPointer(acc)
+        let sv = SIMD8<Double>(repeating: s)
+        var j = 0
+        while j + 8 <= n {
+            let xv = SIMD8<Double>(rx.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self))
+            let av = ra.loadUnaligned(fromByteOffset: j * 8, as: SIMD8<Double>.self)
+            ra.storeBytes(of: av + sv * xv, toByteOffset: j * 8, as: SIMD8<Double>.self)
+            j += 8
+        }
+        while j < n {
+            acc[j] += s * Double(x[j])
+            j += 1
         }
     }
 

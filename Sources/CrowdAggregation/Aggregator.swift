@@ -4,11 +4,18 @@
 /// buffers of the same length `n`; `weights` has one positive entry per buffer (samples/√(1+staleness)).
 /// Robust aggregators document how (or whether) they use the weights.
 public protocol Aggregator: Sendable {
-    /// Writes the aggregate of `vectors` into `out` (`out.count == n`).
-    func aggregate(_ vectors: [UnsafeBufferPointer<Float>], weights: [Double], into out: UnsafeMutableBufferPointer<Float>)
+    /// Writes the aggregate of `sources` (fp32 values or int8 codes, `UpdateSource`) into `out` (`out.count == n`).
+    func aggregate(_ sources: [UpdateSource], weights: [Double], into out: UnsafeMutableBufferPointer<Float>)
 }
 
 extension Aggregator {
+    /// Writes the aggregate of fp32 `vectors` into `out`.
+    public func aggregate(
+        _ vectors: [UnsafeBufferPointer<Float>], weights: [Double], into out: UnsafeMutableBufferPointer<Float>
+    ) {
+        aggregate(vectors.sources, weights: weights, into: out)
+    }
+
     /// Convenience over arrays (tests, small inputs).
     public func aggregate(_ vectors: [[Float]], weights: [Double]) -> [Float] {
         precondition(!vectors.isEmpty, "aggregate needs at least one vector")
@@ -30,9 +37,7 @@ extension Aggregator {
 public struct MeanAggregator: Aggregator {
     public init() {}
 
-    public func aggregate(
-        _ vectors: [UnsafeBufferPointer<Float>], weights: [Double], into out: UnsafeMutableBufferPointer<Float>
-    ) {
-        AggregationMath.weightedMean(vectors, weights: weights, into: out)
+    public func aggregate(_ sources: [UpdateSource], weights: [Double], into out: UnsafeMutableBufferPointer<Float>) {
+        AggregationMath.weightedMean(sources, weights: weights, into: out)
     }
 }

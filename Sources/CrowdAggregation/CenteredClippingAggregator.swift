@@ -25,7 +25,7 @@ public struct CenteredClippingAggregator: Aggregator {
     }
 
     public func aggregate(
-        _ vectors: [UnsafeBufferPointer<Float>], weights: [Double], into out: UnsafeMutableBufferPointer<Float>
+        _ vectors: [UpdateSource], weights: [Double], into out: UnsafeMutableBufferPointer<Float>
     ) {
         let k = vectors.count
         precondition(k >= 1 && weights.count == k, "centered clipping needs one weight per vector")
@@ -42,7 +42,7 @@ public struct CenteredClippingAggregator: Aggregator {
 
     /// Pass 1: out = coordinate-wise median v₀; gram[i·k + j] = ⟨xᵢ − v₀, xⱼ − v₀⟩ (full symmetric matrix).
     static func medianAndGram(
-        _ vectors: [UnsafeBufferPointer<Float>], count n: Int, medianInto o: UnsafeMutablePointer<Float>,
+        _ vectors: [UpdateSource], count n: Int, medianInto o: UnsafeMutablePointer<Float>,
         gram: inout [Double]
     ) {
         let k = vectors.count
@@ -106,22 +106,30 @@ public struct CenteredClippingAggregator: Aggregator {
 
     /// Pass 2: out ← v₀ + Σ βⱼ·(xⱼ − v₀) = (1 − Σβ)·v₀ + Σ βⱼ·xⱼ, in Double, in blocks (out holds v₀ on entry).
     static func writeCombination(
-        _ vectors: [UnsafeBufferPointer<Float>], beta: [Double], into out: UnsafeMutableBufferPointer<Float>
+        _ vectors: [UpdateSource], beta: [Double], into out: UnsafeMutableBufferPointer<Float>
     ) {
         let n = out.count
         let keep = 1 - beta.reduce(0, +)
         let block = 2048
         withUnsafeTemporaryAllocation(of: Double.self, capacity: block) { acc in
-            var start = 0
-            while start < n {
-                let len = Swift.min(block, n - start)
-                for c in 0..<len { acc[c] = keep * Double(out[start + c]) }
-                for (v, b) in zip(vectors, beta) {
-                    let x = v.baseAddress! + start
-                    for c in 0..<len { acc[c] += b * Double(x[c]) }
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: block) { tmp in
+                var start = 0
+                while start < n {
+                    let len = Swift.min(block, n - start)
+                    for c in 0..<len { acc[c] = keep * Double(out[start + c]) }
+                    for (v, b) in zip(vectors, beta) {
+                        let x: UnsafePointer<Float>
+                        if case .fp32(let f) = v {
+                            x = f.baseAddress! + start
+                        } else {
+                            v.load(start, len, into: tmp.baseAddress!)
+                            x = UnsafePointer(tmp.baseAddress!)
+                        }
+                        AggregationMath.axpy(b, x, acc.baseAddress!, len)
+                    }
+                    for c in 0..<len { out[start + c] = Float(acc[c]) }
+                    start += len
                 }
-                for c in 0..<len { out[start + c] = Float(acc[c]) }
-                start += len
             }
         }
     }

@@ -17,12 +17,19 @@ struct CoordinateTile {
     /// may write them; they are not cleared between tiles). `magnitude` is the largest |value| of rows 0..<K
     /// when `trackMagnitude`, else 0.
     static func sweep(
-        _ vectors: [UnsafeBufferPointer<Float>], count n: Int, extraRows: Int = 0, trackMagnitude: Bool = false,
+        _ vectors: [UpdateSource], count n: Int, extraRows: Int = 0, trackMagnitude: Bool = false,
         _ body: (CoordinateTile, _ start: Int, _ count: Int, _ magnitude: Float) -> Void
     ) {
         let k = vectors.count
         let rows = k + extraRows
-        let bases = vectors.map { UnsafeRawPointer($0.baseAddress!) }
+        let fp32: [UnsafeRawPointer]? = vectors.allSatisfy { if case .fp32 = $0 { true } else { false } }
+            ? vectors.map { if case .fp32(let v) = $0 { UnsafeRawPointer(v.baseAddress!) } else { fatalError() } }
+            : nil
+        if fp32 == nil {
+            sweepLoading(vectors, count: n, extraRows: extraRows, trackMagnitude: trackMagnitude, body)
+            return
+        }
+        let bases = fp32!
         withUnsafeTemporaryAllocation(byteCount: rows * width * 4, alignment: 64) { raw in
             let tile = CoordinateTile(base: raw.baseAddress!.bindMemory(to: Float.self, capacity: rows * width), rows: rows)
             tile.base.initialize(repeating: 0, count: rows * width)
@@ -53,6 +60,31 @@ struct CoordinateTile {
                     if trackMagnitude { m = SIMD16(repeating: tile.maxMagnitude(rows: k)) }
                 }
                 body(tile, start, count, trackMagnitude ? m.max() : 0)
+                start += count
+            }
+        }
+    }
+
+    /// `sweep` for sources that are not all fp32 (int8 codes): every row is loaded through `UpdateSource.load`,
+    /// which dequantises the tile's 64 coordinates straight into it.
+    static func sweepLoading(
+        _ vectors: [UpdateSource], count n: Int, extraRows: Int, trackMagnitude: Bool,
+        _ body: (CoordinateTile, _ start: Int, _ count: Int, _ magnitude: Float) -> Void
+    ) {
+        let k = vectors.count
+        let rows = k + extraRows
+        withUnsafeTemporaryAllocation(byteCount: rows * width * 4, alignment: 64) { raw in
+            let tile = CoordinateTile(base: raw.baseAddress!.bindMemory(to: Float.self, capacity: rows * width), rows: rows)
+            tile.base.initialize(repeating: 0, count: rows * width)
+            var start = 0
+            while start < n {
+                let count = Swift.min(width, n - start)
+                for r in 0..<k {
+                    let d = tile.row(r)
+                    vectors[r].load(start, count, into: d)
+                    if count < width { (d + count).update(repeating: 0, count: width - count) }
+                }
+                body(tile, start, count, trackMagnitude ? tile.maxMagnitude(rows: k) : 0)
                 start += count
             }
         }

@@ -10,7 +10,7 @@ public struct MedianAggregator: Aggregator {
     static func middle(_ k: Int) -> Range<Int> { k % 2 == 1 ? (k / 2)..<(k / 2 + 1) : (k / 2 - 1)..<(k / 2 + 1) }
 
     public func aggregate(
-        _ vectors: [UnsafeBufferPointer<Float>], weights: [Double], into out: UnsafeMutableBufferPointer<Float>
+        _ vectors: [UpdateSource], weights: [Double], into out: UnsafeMutableBufferPointer<Float>
     ) {
         precondition(!vectors.isEmpty, "aggregate needs at least one vector")
         precondition(vectors.allSatisfy { $0.count == out.count }, "vectors differ in length")

@@ -21,7 +21,7 @@ public struct NearestNeighborMixingAggregator: Aggregator {
     }
 
     public func aggregate(
-        _ vectors: [UnsafeBufferPointer<Float>], weights: [Double], into out: UnsafeMutableBufferPointer<Float>
+        _ vectors: [UpdateSource], weights: [Double], into out: UnsafeMutableBufferPointer<Float>
     ) {
         let k = vectors.count
         precondition(k >= 1, "aggregate needs at least one vector")
@@ -32,7 +32,7 @@ public struct NearestNeighborMixingAggregator: Aggregator {
     }
 
     /// Pass 1: the full symmetric matrix of ‖xᵢ − xⱼ‖².
-    static func squaredDistances(_ vectors: [UnsafeBufferPointer<Float>], count n: Int) -> [Double] {
+    static func squaredDistances(_ vectors: [UpdateSource], count n: Int) -> [Double] {
         let k = vectors.count
         var d = [Double](repeating: 0, count: k * k)
         d.withUnsafeMutableBufferPointer { g in
@@ -68,7 +68,7 @@ public struct NearestNeighborMixingAggregator: Aggregator {
 
     /// Pass 2: per tile, the mixed rows (rows k..<2k) and the trimmed mean of them.
     static func mixAndTrim(
-        _ vectors: [UnsafeBufferPointer<Float>], neighbours: [[Int]], trim f: Int,
+        _ vectors: [UpdateSource], neighbours: [[Int]], trim f: Int,
         into out: UnsafeMutableBufferPointer<Float>
     ) {
         let k = vectors.count

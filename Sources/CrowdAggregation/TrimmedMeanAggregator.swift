@@ -14,7 +14,7 @@ public struct TrimmedMeanAggregator: Aggregator {
     }
 
     public func aggregate(
-        _ vectors: [UnsafeBufferPointer<Float>], weights: [Double], into out: UnsafeMutableBufferPointer<Float>
+        _ vectors: [UpdateSource], weights: [Double], into out: UnsafeMutableBufferPointer<Float>
     ) {
         precondition(!vectors.isEmpty, "aggregate needs at least one vector")
         precondition(vectors.allSatisfy { $0.count == out.count }, "vectors differ in length")

@@ -22,6 +22,9 @@ struct BenchAggregateCommand: ParsableCommand {
     @Option(help: "Seed of the synthetic updates.")
     var seed: UInt64 = 0
 
+    @Option(help: "int8 (the updates as int8 block-256 codes, dequantised tile by tile) or fp32 (decoded vectors).")
+    var input: String = "int8"
+
     @Option(help: "Timed repetitions (median reported).")
     var repeats: Int = 5
 
@@ -32,12 +35,15 @@ struct BenchAggregateCommand: ParsableCommand {
         guard (1...4096).contains(updates) else { throw ValidationError("--updates must be in 1…4096") }
         guard params >= 1 else { throw ValidationError("--params must be at least 1") }
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
+        guard AggregationBenchmark.Input(rawValue: input) != nil else { throw ValidationError("--input must be int8 or fp32") }
         do { _ = try AggregatorKind(parsing: aggregator) } catch { throw ValidationError("\(error)") }
     }
 
     func run() throws {
         let kind = try AggregatorKind(parsing: aggregator)
-        let r = AggregationBenchmark.run(kind: kind, updates: updates, params: params, seed: seed, repeats: repeats)
+        let r = AggregationBenchmark.run(
+            kind: kind, updates: updates, params: params, seed: seed, repeats: repeats,
+            input: AggregationBenchmark.Input(rawValue: input) ?? .int8)
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys]
@@ -45,7 +51,8 @@ struct BenchAggregateCommand: ParsableCommand {
         } else {
             let ratio = r.ratio_to_mean.map { String(format: " (%.2f× the mean's %.1f ms)", $0, r.mean_ms ?? 0) } ?? ""
             print("\(r.aggregator): \(r.updates) updates × \(r.params) params: " + String(format: "%.1f ms", r.ms)
-                + ratio + ", peak RSS " + String(format: "%.0f MB", r.peak_rss_mb ?? 0) + ", \(r.cpu)")
+                + ratio + ", peak RSS " + String(format: "%.0f MB", r.peak_rss_mb ?? 0)
+                + String(format: " (codes + 2 models: %.0f MB)", r.codes_plus_two_models_mb) + ", \(r.input) input, \(r.cpu)")
         }
     }
 }
