@@ -16,5 +16,6 @@ struct BenchCommand: AsyncParsableCommand {
             BenchAttackCommand.self,
             BenchQualityCommand.self,
             BenchRoundsCommand.self,
+            BenchLoadCommand.self,
         ])
 }

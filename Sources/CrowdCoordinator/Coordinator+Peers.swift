@@ -1,3 +1,4 @@
+import Synchronization
 import CrowdProtocol
 import Foundation
 
@@ -36,7 +37,12 @@ extension Coordinator {
 
     /// The peer holding the bearer credential `token`, or an `unauthorized`/`revoked` error.
     /// The caller passes the raw `Authorization` header value.
-    public func authenticate(authorization: String?) throws -> PeerRecord {
+    ///
+    /// Runs without the actor (one indexed read on a pooled reader connection, so authentication never queues
+    /// behind an aggregation or an upload's transaction), and revocation is seen on the very next call. The
+    /// call's `last_seen` is written with everyone else's at the next `tick` (one transaction a second, not one per
+    /// peer).
+    public nonisolated func authenticate(authorization: String?) throws -> PeerRecord {
         guard let header = authorization, header.hasPrefix("Bearer ") else {
             throw APIError(
                 .unauthorized, "missing credential: send `Authorization: Bearer ct_peer_…` (run `crowdtrain peer join`)"
@@ -48,15 +54,39 @@ extension Coordinator {
         else {
             throw APIError(.unauthorized, "unknown credential; join again with a new invite")
         }
+        let now = clock.now()
         guard peer.revokedAt == nil else {
             throw APIError(.revoked, "this peer's credential was revoked by the operator")
         }
-        let now = clock.now()
         board.seen(peer: peer.id, at: now)
-        if now - (lastTouch[peer.id] ?? 0) >= 10 {
-            lastTouch[peer.id] = now
-            try store.touchPeer(id: peer.id, at: now)
-        }
+        peerTouches.touched(peer.id, at: now)
         return peer
     }
+
+    /// Writes the `last_seen` times gathered since the last call (one transaction; `tick`).
+    func flushPeerTouches() throws {
+        let seen = peerTouches.take()
+        do {
+            try store.touchPeers(seen)
+        } catch {
+            peerTouches.restore(seen)
+            throw error
+        }
+    }
+}
+
+/// `last_seen` times of authenticated calls not yet written to the database. Thread-safe.
+final class PeerTouches: Sendable {
+    private let touches = Mutex<[String: Double]>([:])
+
+    func touched(_ peerID: String, at time: Double) { touches.withLock { $0[peerID] = time } }
+
+    func take() -> [String: Double] {
+        touches.withLock { t in
+            defer { t.removeAll() }
+            return t
+        }
+    }
+
+    func restore(_ seen: [String: Double]) { touches.withLock { $0.merge(seen) { max($0, $1) } } }
 }

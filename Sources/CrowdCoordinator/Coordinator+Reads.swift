@@ -42,11 +42,23 @@ extension Coordinator {
         unflushedBytesOut += bytes
     }
 
-    /// Writes the bytes served since the last flush to the database.
-    func flushCounters() throws {
+    /// Writes the bytes served and the peers' `last_seen` times gathered since the last flush (at most once a
+    /// second of the campaign clock unless `force`: graceful shutdown flushes everything).
+    func flushCounters(force: Bool = false) throws {
+        let now = clock.now()
+        guard force || now - lastCounterFlush >= 1 || now < lastCounterFlush else { return }
+        lastCounterFlush = now
+        try flushPeerTouches()
         guard unflushedBytesOut > 0 else { return }
         try store.addBytesOut(unflushedBytesOut)
         unflushedBytesOut = 0
+    }
+
+    /// Flushes the pending counters and `last_seen` times (graceful shutdown; logs instead of throwing).
+    public func flushPending() {
+        do { try flushCounters(force: true) } catch {
+            logger.error("could not write the pending counters", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Waits until every closed round queued for evaluation has been evaluated and recorded (or failed, logged).

@@ -43,7 +43,8 @@ public actor Coordinator {
     var shardCache: [String: Data] = [:]
     /// Base model digests of older rounds (async leases outlive their round).
     var olderBaseDigests: [UInt64: [UInt8]] = [:]
-    var lastTouch: [String: Double] = [:]
+    /// `last_seen` times of authenticated calls, waiting for `tick`.
+    nonisolated let peerTouches = PeerTouches()
     /// The defence every round runs (screening, clipping, probe, fallback).
     let defence: RoundDefence
     /// Norms of recently credited updates: the reference for clipping and refusing.
@@ -60,6 +61,8 @@ public actor Coordinator {
     public nonisolated let board: StatusBoard
     /// Bytes served since the last flush of the `bytes_out` counter to the database (`tick`).
     var unflushedBytesOut = 0
+    /// When `flushCounters` last wrote (at most once a second).
+    var lastCounterFlush = 0.0
     /// Evaluates closed rounds off the actor (started by `open`).
     nonisolated let evaluator = CoordinatorEvaluator()
 

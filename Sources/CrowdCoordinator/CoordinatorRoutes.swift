@@ -74,10 +74,15 @@ public enum CoordinatorRoutes {
     /// Asks for a lease; with `waitSeconds`, holds the request while no work is free, waking on the coordinator's
     /// `WorkSignal` (a round opened, slots freed) and asking again, until a lease, the end of the campaign, or the
     /// deadline. The coordinator actor is never held while waiting.
-    static func longPollLease(_ coordinator: Coordinator, peer: PeerRecord, request: LeaseRequest) async throws
-        -> LeaseResponse
-    {
-        let wait = min(max(request.waitSeconds ?? 0, 0), LeaseRequest.maxWaitSeconds)
+    /// - Parameters:
+    ///   - recheck: how often a held request asks again without a signal (default: the coordinator's own
+    ///     `retryAfter` hint; tests lengthen it to show that the signal, not the re-ask, answers).
+    ///   - cap: the longest hold (tests lengthen it for the same reason).
+    static func longPollLease(
+        _ coordinator: Coordinator, peer: PeerRecord, request: LeaseRequest, recheck: Duration? = nil,
+        cap: Double = LeaseRequest.maxWaitSeconds
+    ) async throws -> LeaseResponse {
+        let wait = min(max(request.waitSeconds ?? 0, 0), cap)
         let deadline = ContinuousClock.now + .milliseconds(Int64(wait * 1000))
         while true {
             let seen = coordinator.work.generation
@@ -89,7 +94,7 @@ public enum CoordinatorRoutes {
                 return response
             }
             // Re-ask at the coordinator's own retry hint too (a held slot frees by time, not by an event).
-            let hint = Duration.milliseconds(Int64(max(0.05, response.retryAfter ?? 1) * 1000))
+            let hint = recheck ?? Duration.milliseconds(Int64(max(0.05, response.retryAfter ?? 1) * 1000))
             await coordinator.work.wait(after: seen, timeout: min(left, hint))
         }
     }

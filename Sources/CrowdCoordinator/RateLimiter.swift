@@ -1,3 +1,4 @@
+import CrowdEngine
 import Crypto
 import CrowdProtocol
 import Foundation
@@ -95,7 +96,7 @@ public final class RequestLimiter: Sendable {
         }
         if let authorization, !authorization.isEmpty {
             // Keyed by a digest: a forged header costs one bucket, and the table never holds secrets.
-            let key = SHA256.hash(data: Data(authorization.utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
+            let key = Hex.lowercase(SHA256.hash(data: Data(authorization.utf8)).prefix(16))
             if let wait = perCredential.take(key, now: t) {
                 throw refuse("credential", wait, "too many requests with this credential")
             }

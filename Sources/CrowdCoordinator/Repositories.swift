@@ -18,6 +18,8 @@ public protocol PeerRepository: Sendable {
     func peer(credentialHash: String) throws -> PeerRecord?
     func peer(id: String) throws -> PeerRecord?
     func touchPeer(id: String, at time: Double) throws
+    /// `last_seen` of many peers in one transaction.
+    func touchPeers(_ seen: [String: Double]) throws
     /// Revokes a peer's credential; false if unknown.
     func revokePeer(id: String, at time: Double) throws -> Bool
 }

@@ -23,5 +23,6 @@ public struct RoundTicker: Service {
         }
         // Long-polls end now rather than holding the graceful shutdown for their whole wait.
         coordinator.work.close()
+        await coordinator.flushPending()
     }
 }

@@ -73,10 +73,14 @@ extension SQLiteStore: PeerRepository {
         }
     }
 
-    public func touchPeer(id: String, at time: Double) throws {
+    public func touchPeer(id: String, at time: Double) throws { try touchPeers([id: time]) }
+
+    public func touchPeers(_ seen: [String: Double]) throws {
+        guard !seen.isEmpty else { return }
         try pool.write { db in
-            try db.execute(
-                sql: "UPDATE peers SET last_seen = MAX(COALESCE(last_seen, 0), ?) WHERE id = ?", arguments: [time, id])
+            let statement = try db.cachedStatement(
+                sql: "UPDATE peers SET last_seen = MAX(COALESCE(last_seen, 0), ?) WHERE id = ?")
+            for (id, time) in seen { try statement.execute(arguments: [time, id]) }
         }
     }
 

@@ -1,3 +1,4 @@
+import CrowdEngine
 import CrowdProtocol
 import Crypto
 import Foundation
@@ -21,7 +22,7 @@ public enum Secrets {
 
     /// Lowercase SHA-256 hex of `data`.
     public static func sha256Hex(_ data: Data) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        Hex.lowercase(SHA256.hash(data: data))
     }
 
     /// Raw SHA-256 of `data`.

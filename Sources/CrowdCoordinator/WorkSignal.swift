@@ -41,8 +41,15 @@ public final class WorkSignal: Sendable {
         signal()
     }
 
-    /// Returns when the generation moves past `seen`, after `timeout`, on `close()`, or when the task is cancelled.
-    public func wait(after seen: UInt64, timeout: Duration) async {
+    /// How a wait ended.
+    public enum Wake: Sendable, Equatable {
+        case signalled, timedOut, closed
+    }
+
+    /// Returns when the generation moves past `seen`, after `timeout`, on `close()`, or when the task is cancelled
+    /// (reported as `timedOut`).
+    @discardableResult
+    public func wait(after seen: UInt64, timeout: Duration) async -> Wake {
         let id = state.withLock { s -> UInt64 in
             s.nextID &+= 1
             return s.nextID
@@ -66,6 +73,7 @@ public final class WorkSignal: Sendable {
             await group.next()
             group.cancelAll()
         }
+        return state.withLock { s in s.closed ? .closed : (s.generation != seen ? .signalled : .timedOut) }
     }
 
     private func wake(_ id: UInt64) {

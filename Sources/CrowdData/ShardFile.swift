@@ -1,3 +1,4 @@
+import CrowdEngine
 import Crypto
 import Foundation
 
@@ -76,7 +77,7 @@ public enum ShardFile {
 
     /// The shard id: lowercase hex SHA-256 of the file bytes.
     public static func id(of data: Data) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        Hex.lowercase(SHA256.hash(data: data))
     }
 
     /// Parses and validates a shard. `name` is used in error messages; if `expectedID` is given the content

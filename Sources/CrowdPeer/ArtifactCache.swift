@@ -1,3 +1,4 @@
+import CrowdEngine
 import Crypto
 import Foundation
 
@@ -22,7 +23,7 @@ public struct ArtifactCache: Sendable {
 
     /// Lowercase hex SHA-256 of `data`.
     public static func sha256Hex(_ data: Data) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        Hex.lowercase(SHA256.hash(data: data))
     }
 
     /// Whether `name` looks like a SHA-256 hex digest (guards the file names built from remote input).

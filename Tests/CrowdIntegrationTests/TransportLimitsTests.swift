@@ -78,7 +78,14 @@ struct TransportLimitsTests {
         }
         await honest.shutdown()
         let status = coordinator.app.coordinator.status()
-        let cut = attackers.filter { $0 >= 0 && Slowloris.closedByServer($0) }.count
+        // Every connection is cut within the timeout of its accept; a loaded server accepts the last of 500 late,
+        // so allow a few seconds past the peers' end (the control below stays open for good).
+        var cut = 0
+        for _ in 0..<100 {
+            cut = attackers.filter { $0 >= 0 && Slowloris.closedByServer($0) }.count
+            if cut == 500 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
         await coordinator.stop()
 
         #expect(status.roundsCompleted == 1 && status.updatesAccepted == 4, "\(status)")
