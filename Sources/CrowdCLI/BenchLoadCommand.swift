@@ -12,8 +12,9 @@ import Synchronization
 /// `crowdtrain bench load`: `--peers` simulated peers, each with its own TLS connection, against one coordinator
 /// process (`coordinator serve`) on 127.0.0.1. Compute is cheap (a tiny model, random small updates); the protocol is
 /// real: every peer joins with its own invite, then until the time is up polls the status, asks for a lease and,
-/// when it gets one, fetches the model and uploads an int8 update. Reports latency percentiles per endpoint, errors,
-/// and the coordinator's memory and descriptors.
+/// when it gets one, fetches the model and uploads an int8 update. Reports latency percentiles per endpoint (joins
+/// over the join storm, the rest over the steady state after the last join), errors (all of them, both phases), and
+/// the coordinator's memory and descriptors.
 ///
 /// All simulated peers share one address here, so the campaign sets `transport.exemptLoopback` (the per-address
 /// limits would otherwise see a thousand volunteers as one); the per-credential limits stay on.
@@ -163,7 +164,7 @@ struct BenchLoadCommand: AsyncParsableCommand {
         await sampler.value
         let status = try await probe.status()
         await probe.shutdown()
-        let memory = Self.memory(pid: coordinator.pid)
+        let memory = ProcessMemory.read(pid: coordinator.pid) ?? ProcessMemory(rssMB: 0, peakRSSMB: 0)
         let coordinatorCPU = Self.cpuSeconds(pid: coordinator.pid)
         let ownCPU = Self.cpuSeconds(pid: getpid())
         supervisor.stopAll()
@@ -173,22 +174,18 @@ struct BenchLoadCommand: AsyncParsableCommand {
             let s = v.sorted()
             return (s[min(s.count - 1, Int(Double(s.count) * p))] * 1000).rounded() / 1000
         }
-        let binary = (try? FileManager.default.attributesOfItem(atPath: ChildProcess.currentExecutable)[.size] as? Int)
-            ?? 0
         let report = Report(
             peers: peers, seconds: seconds,
             p50_ms: latencies.filter { !$0.value.isEmpty }.mapValues { percentile($0, 0.5) },
             p99_ms: latencies.filter { !$0.value.isEmpty }.mapValues { percentile($0, 0.99) },
             requests: latencies.mapValues(\.count), errors: errors.values.reduce(0, +), error_codes: errors,
             rounds_completed: status.roundsCompleted, updates_accepted: status.updatesAccepted,
-            rss_mb: memory.rss, peak_rss_mb: memory.peak, fds: phase.fds.withLock { $0.peak },
-            binary_mb: (Double(binary) / 1_048_576 * 10).rounded() / 10,
+            rss_mb: memory.rssMB, peak_rss_mb: memory.peakRSSMB, fds: phase.fds.withLock { $0.peak },
+            binary_mb: ProcessMemory.executableMB ?? 0,
             coordinator_cpu_seconds: coordinatorCPU, load_generator_cpu_seconds: ownCPU,
             cpu: CPUFeatures.current.modelName)
         if json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys]
-            print(String(decoding: try enc.encode(report), as: UTF8.self))
+            print(try DisplayFormat.jsonLine(report))
         } else {
             for (k, v) in report.p99_ms.sorted(by: { $0.key < $1.key }) {
                 print("\(k): p50 \(report.p50_ms[k] ?? 0) ms, p99 \(v) ms, \(report.requests[k] ?? 0) requests")
@@ -207,10 +204,15 @@ struct BenchLoadCommand: AsyncParsableCommand {
         try await Task.sleep(for: .milliseconds(Int64(i % 1000)))
         func timed<T>(_ endpoint: String, _ body: () async throws -> T) async -> T? {
             let t0 = ContinuousClock.now
+            // Joins are timed during the join storm; everything else only once every peer has joined (the
+            // steady state the percentiles describe).
+            let counted = endpoint == "join" || phase.elapsed != nil
             do {
                 let value = try await body()
                 let d = ContinuousClock.now - t0
-                tally.record(endpoint, Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
+                if counted {
+                    tally.record(endpoint, Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
+                }
                 return value
             } catch let e as CoordinatorClientError {
                 tally.fail("\(endpoint):\(e.code)")
@@ -272,15 +274,4 @@ struct BenchLoadCommand: AsyncParsableCommand {
         return ((u + k) / hz * 100).rounded() / 100
     }
 
-    /// VmRSS and VmHWM of `pid` in MB.
-    static func memory(pid: pid_t) -> (rss: Double, peak: Double) {
-        guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return (0, 0) }
-        func field(_ name: String) -> Double {
-            guard let line = s.split(separator: "\n").first(where: { $0.hasPrefix(name) }),
-                let kb = Double(line.split(separator: " ").dropFirst().first ?? "")
-            else { return 0 }
-            return (kb / 1024 * 10).rounded() / 10
-        }
-        return (field("VmRSS:"), field("VmHWM:"))
-    }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CrowdAggregation
 import CrowdCodec
+import CrowdCoordinator
 import CrowdData
 import CrowdEngine
 import CrowdSim
@@ -30,8 +31,8 @@ struct BenchQualityCommand: ParsableCommand {
     @Option(help: "Sample budget of every configuration (fmnist-mlp). Default: 2,000 single-process iterations (128,000).")
     var samples: Int?
 
-    @Option(help: "Outer optimizer: diloco, fedavg, or LR,MOMENTUM[,nesterov] (e.g. 0.5,0.9,nesterov).")
-    var outer: String = "diloco"
+    @Option(help: "Outer optimizer: diloco, fedavg, or LR,MOMENTUM[,nesterov] (e.g. 0.5,0.9,nesterov). Default: the campaign default of the workload.")
+    var outer: String?
 
     @Option(help: "Aggregator (default: the campaign default).")
     var aggregator: String = AggregatorKind.campaignDefault.description
@@ -103,7 +104,7 @@ struct BenchQualityCommand: ParsableCommand {
         if let tokens { guard tokens >= 1 else { throw ValidationError("--tokens must be at least 1") } }
         if let samples { guard samples >= 1 else { throw ValidationError("--samples must be at least 1") } }
         do {
-            _ = try OuterOptimizerConfig(parsing: outer)
+            if let outer { _ = try OuterOptimizerConfig(parsing: outer) }
             _ = try AggregatorKind(parsing: aggregator)
             _ = try CodecSpec(parsing: codec)
         } catch { throw ValidationError("\(error)") }
@@ -148,7 +149,7 @@ struct BenchQualityCommand: ParsableCommand {
         var o = QualityBenchmark.Options(budget: budget)
         o.peers = try ints(peers, "--peers")
         o.localSteps = try ints(localSteps, "--local-steps")
-        o.outer = try OuterOptimizerConfig(parsing: outer)
+        o.outer = try outer.map(OuterOptimizerConfig.init(parsing:)) ?? CampaignConfig.defaultOuter(name)
         o.aggregator = try AggregatorKind(parsing: aggregator)
         o.codec = try CodecSpec(parsing: codec)
         o.schedule = LRSchedule(kind: LRSchedule.Kind(rawValue: schedule)!)

@@ -148,9 +148,7 @@ struct BenchRoundsCommand: AsyncParsableCommand {
             slowest_compute_ms: slowest.rounded3, compute_ms_per_peer: compute.map(\.rounded3),
             cpu: CPUFeatures.current.modelName)
         if json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys]
-            print(String(decoding: try enc.encode(report), as: UTF8.self))
+            print(try DisplayFormat.jsonLine(report))
         } else {
             print(
                 "overhead \(report.overhead_ms_per_round) ms per round (round \(report.round_ms) ms, slowest peer's "

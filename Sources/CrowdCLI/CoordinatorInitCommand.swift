@@ -63,8 +63,10 @@ struct CoordinatorInitCommand: AsyncParsableCommand {
     var codec: String = "int8"
 
     @Option(
-        help: "Outer optimizer: diloco (lr 0.7, Nesterov 0.9), fedavg (lr 1, momentum 0) or lr,momentum[,nesterov].")
-    var outer: String = "diloco"
+        help: ArgumentHelp(
+            "Outer optimizer: diloco (lr 0.7, Nesterov 0.9), fedavg (lr 1, momentum 0) or lr,momentum[,nesterov].",
+            discussion: "Default: the workload's (DiLoCo for fmnist-mlp; 1,0.7,nesterov for kjv-gpt, Docs/Models.md)."))
+    var outer: String?
 
     @Option(help: "fmnist-mlp: hidden layer sizes, comma-separated.")
     var hidden: String = "256,128"
@@ -80,7 +82,7 @@ struct CoordinatorInitCommand: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535") }
         if let rounds, rounds < 1 { throw ValidationError("--rounds must be at least 1") }
         if let shardSize, shardSize < 1 { throw ValidationError("--shard-size must be at least 1") }
-        _ = try OuterOptimizerConfig(parsing: outer)
+        if let outer { _ = try OuterOptimizerConfig(parsing: outer) }
         guard LRSchedule.Kind(rawValue: schedule) != nil else {
             throw ValidationError("--schedule must be cosine or const; got '\(schedule)'")
         }
@@ -96,7 +98,7 @@ struct CoordinatorInitCommand: AsyncParsableCommand {
         config.maxRounds = rounds
         config.peersPerRound = peersPerRound
         config.codec = codec
-        config.outer = try OuterOptimizerConfig(parsing: outer)
+        if let outer { config.outer = try OuterOptimizerConfig(parsing: outer) }
         config.seed = seed
         if let goalSamples { config.goalSamples = goalSamples }
         if let localSteps { config.localSteps = localSteps }

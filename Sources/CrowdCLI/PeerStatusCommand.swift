@@ -1,4 +1,5 @@
 import ArgumentParser
+import CrowdEngine
 import CrowdPeer
 import CrowdProtocol
 import Foundation
@@ -33,6 +34,11 @@ struct PeerStatusCommand: AsyncParsableCommand {
         var pending: Int
         /// The decisions on the receipts shown, newest first (`status`, `reason`, `explanation`).
         var recentOutcomes: [UpdateOutcome]
+        /// The daemon's resident memory at its last status write (`status.memory` too), MB.
+        var daemonRSSMB: Double?
+        var daemonPeakRSSMB: Double?
+        /// Size of the crowdtrain executable, MB.
+        var binaryMB: Double?
     }
 
     func run() async throws {
@@ -43,7 +49,9 @@ struct PeerStatusCommand: AsyncParsableCommand {
                 status: r.status, activity: r.activity, stale: r.isStale, ageSeconds: r.age,
                 receiptsLogged: r.receipts.count, creditLogged: r.creditKnown, credited: counts.credited,
                 uncredited: counts.uncredited, pending: counts.pending,
-                recentOutcomes: r.receipts.suffix(max(0, receipts)).reversed().compactMap { r.outcomes[$0.leaseID] })))
+                recentOutcomes: r.receipts.suffix(max(0, receipts)).reversed().compactMap { r.outcomes[$0.leaseID] },
+                daemonRSSMB: r.status.memory?.rssMB, daemonPeakRSSMB: r.status.memory?.peakRSSMB,
+                binaryMB: ProcessMemory.executableMB)))
         } else {
             print(Self.render(r, receipts: receipts))
         }

@@ -73,6 +73,7 @@ final class PeerSession {
         status = next
         guard changed || state == .stopped else { return }
         status.updatedAt = Date().timeIntervalSince1970
+        status.memory = ProcessMemory.read()
         lastWrittenState = state
         do { try status.write(to: paths.status, durable: false) } catch {
             logger.warning("cannot write status file: \(error)")

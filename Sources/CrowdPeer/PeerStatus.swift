@@ -17,6 +17,7 @@ import Foundation
 /// | `lastReceipts` | [object] | the last receipts (newest last), each with `status` (`pending`, `credited`, `no_credit`) and, without credit, `reason` and `explanation` |
 /// | `lastRejection` | object? | code, message, round, at |
 /// | `settings` | object? | the settings the daemon runs with now (see `Settings`; rewritten after a SIGHUP reload) |
+/// | `memory` | object? | the daemon's resident memory at this write: `rssMB`, `peakRSSMB` (Linux) |
 public struct PeerStatus: Codable, Sendable, Equatable {
     /// What the daemon is doing.
     public enum State: String, Codable, Sendable {
@@ -173,6 +174,8 @@ public struct PeerStatus: Codable, Sendable, Equatable {
     public var lastRejection: Rejection?
     /// The settings the daemon runs with (absent in files of older daemons).
     public var settings: Settings?
+    /// The daemon's resident memory when this was written (absent off Linux and in files of older daemons).
+    public var memory: ProcessMemory?
 
     /// How many receipts `lastReceipts` keeps.
     public static let keptReceipts = 10

@@ -60,6 +60,8 @@ struct NetworkTests {
             let peer = PeerPaths(root: campaign.peerDir(k + 1))
             let s = try #require(PeerStatus.read(from: peer.status))
             #expect(s.state == .stopped && s.lifetime.accepted == 3 && s.lifetime.bytesUp > 0)
+            // The daemon reports its memory (here the test process's: the daemons run in it).
+            #expect((s.memory?.rssMB ?? 0) > 0 && (s.memory?.peakRSSMB ?? 0) >= (s.memory?.rssMB ?? 0))
             #expect(out.all.filter { $0.contains("accepted") }.count == 3, "\(out.all)")
             // Credit is decided at aggregation; the daemon learns it before asking for its next lease.
             #expect(s.lifetime.credited >= 1 && s.lifetime.uncredited == 0, "\(s.lifetime)")

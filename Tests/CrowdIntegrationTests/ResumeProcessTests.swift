@@ -10,7 +10,7 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct ResumeProcessTests {
     /// Steps per lease: a few seconds of training for the debug binary.
-    static let steps = 100_000
+    static let steps = 300_000
 
     func start(_ campaign: TestCampaign) async throws -> (RunningCoordinator, PeerPaths) {
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
@@ -53,7 +53,7 @@ struct ResumeProcessTests {
     }
 
     @Test func sigtermSavesWithinSecondsAndTheRestartResumesAtTheSavedStep() async throws {
-        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1, localSteps: Self.steps, leaseSeconds: 90)
+        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1, localSteps: Self.steps, leaseSeconds: 180)
         defer { campaign.remove() }
         let (coordinator, peer) = try await start(campaign)
         let child = try runPeer(peer)
@@ -80,7 +80,7 @@ struct ResumeProcessTests {
     }
 
     @Test func sigkillWhilePausedResumesFromTheSaveTakenWhenThePauseBegan() async throws {
-        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1, localSteps: Self.steps, leaseSeconds: 90)
+        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1, localSteps: Self.steps, leaseSeconds: 180)
         defer { campaign.remove() }
         let (coordinator, peer) = try await start(campaign)
         let child = try runPeer(peer)
@@ -103,7 +103,7 @@ struct ResumeProcessTests {
     }
 
     @Test func sigkillMidLeaseRestartsFromTheLastSaveOrTheStartAndIsAccepted() async throws {
-        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1, localSteps: Self.steps, leaseSeconds: 90)
+        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1, localSteps: Self.steps, leaseSeconds: 180)
         defer { campaign.remove() }
         let (coordinator, peer) = try await start(campaign)
         let child = try runPeer(peer)
