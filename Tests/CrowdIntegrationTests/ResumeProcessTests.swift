@@ -62,9 +62,11 @@ struct ResumeProcessTests {
         try await Task.sleep(nanoseconds: 300_000_000)
         let sent = Date()
         child.signal(SIGTERM)
-        let code = try await child.waitForExit(seconds: 10)
+        let code = try await child.waitForExit(seconds: 20)
         let took = Date().timeIntervalSince(sent)
-        #expect(code == 0 && took < 5, "exit \(String(describing: code)) after \(took) s: \(child.lines.all)")
+        // Loose, as in ResumeTests: this debug child shares 2 cores with every other suite of a full run (5.2 s was
+        // seen there); finishing the 300,000-step lease instead would take far longer.
+        #expect(code == 0 && took < 10, "exit \(String(describing: code)) after \(took) s: \(child.lines.all)")
 
         let saved = try #require(try LeaseProgressFile.read(from: peer.progress), "\(child.lines.all)")
         #expect(saved.steps > 0 && saved.steps < Self.steps, "\(child.lines.all)")
