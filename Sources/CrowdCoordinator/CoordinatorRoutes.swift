@@ -31,23 +31,23 @@ public enum CoordinatorRoutes {
             return try json(try await coordinator.join(body))
         }
         router.post(RouterPath(APIPath.lease)) { request, _ in
-            let peer = try await coordinator.authenticate(authorization: request.headers[.authorization])
+            let peer = try coordinator.authenticate(authorization: request.headers[.authorization])
             let body = try await decodeJSON(LeaseRequest.self, request)
             return try json(try await longPollLease(coordinator, peer: peer, request: body))
         }
         router.get("/v1/models/:version") { request, context in
-            _ = try await coordinator.authenticate(authorization: request.headers[.authorization])
+            _ = try coordinator.authenticate(authorization: request.headers[.authorization])
             let version = try context.parameters.require("version")
             return binary(try await coordinator.modelBytes(version: version))
         }
         router.get("/v1/shards/:id") { request, context in
-            _ = try await coordinator.authenticate(authorization: request.headers[.authorization])
+            _ = try coordinator.authenticate(authorization: request.headers[.authorization])
             let id = try context.parameters.require("id")
             return binary(try await coordinator.shardBytes(id: id))
         }
         router.put("/v1/updates/:leaseID") { request, context in
             var request = request
-            let peer = try await coordinator.authenticate(authorization: request.headers[.authorization])
+            let peer = try coordinator.authenticate(authorization: request.headers[.authorization])
             let leaseID = try context.parameters.require("leaseID")
             let limit = coordinator.maxUpdateBytes
             if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
@@ -65,7 +65,7 @@ public enum CoordinatorRoutes {
             return try json(receipt)
         }
         router.get("/v1/updates/:leaseID") { request, context in
-            let peer = try await coordinator.authenticate(authorization: request.headers[.authorization])
+            let peer = try coordinator.authenticate(authorization: request.headers[.authorization])
             let leaseID = try context.parameters.require("leaseID")
             return try json(try await coordinator.outcome(leaseID: leaseID, peer: peer))
         }
