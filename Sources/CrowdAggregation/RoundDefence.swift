@@ -62,9 +62,11 @@ public struct RoundDefence: Sendable {
     ///   - recent: sketches of recent credited updates and of the broadcast model changes.
     ///   - probe: loss of the model at the given parameters on the coordinator's probe batch; nil disables the
     ///     loss-based part of the fallback (non-finite results are still refused).
+    /// - Parameter knownBaseProbeLoss: `probe(params)` when the caller already has it (the previous round's
+    ///   `probeLoss`: the same model on the same probe batch), saving one probe evaluation per round.
     public func run(
         params: [Float], candidates: [Candidate], strategy: inout OuterOptimizerStrategy, history: NormHistory,
-        recent: [UpdateSketch] = [], probe: (([Float]) -> Double)? = nil
+        recent: [UpdateSketch] = [], probe: (([Float]) -> Double)? = nil, knownBaseProbeLoss: Double? = nil
     ) -> Result {
         let c = config
         var verdicts = candidates.map { cand -> UpdateVerdict in
@@ -142,7 +144,7 @@ public struct RoundDefence: Sendable {
                 if !(cosines[k] >= needed) { verdicts[i].outcome = .excluded(.noProgress) }
             }
         }
-        var baseLoss: Double?
+        var baseLoss: Double? = knownBaseProbeLoss
         // 6–7. Aggregate, check, fall back.
         var survivors = verdicts.indices.filter { verdicts[$0].isAggregated }
         var lastLoss: Double?

@@ -44,7 +44,7 @@ extension Coordinator {
         let probe = self.probe
         let result = defence.run(
             params: params, candidates: candidates, strategy: &next, history: normHistory, recent: recentSketches,
-            probe: config.defence.probe ? { probe.loss($0) } : nil)
+            probe: config.defence.probe ? { probe.loss($0) } : nil, knownBaseProbeLoss: paramsProbeLoss)
         var creditedSamples = 0
         var creditedSketches: [UpdateSketch] = []
         for (k, verdict) in result.verdicts.enumerated() {
@@ -84,6 +84,7 @@ extension Coordinator {
 
         strategy = next
         params = newParams
+        paramsProbeLoss = result.probeLoss
         baseVersion = version
         baseBytes = bytes
         baseDigest = Secrets.sha256(bytes)

@@ -53,6 +53,8 @@ public actor Coordinator {
     var recentSketches: [UpdateSketch]
     /// The probe batch (`defence.probe`).
     let probe: ProbeSet
+    /// The probe loss of `params`, once a round computed it (the next round's base loss); nil after start-up.
+    var paramsProbeLoss: Double?
     /// Prometheus metrics of this coordinator (`GET /metrics`).
     public nonisolated let metrics = CoordinatorMetrics()
     /// Wakes long-polling lease requests when work may be free (`POST /v1/lease` with `waitSeconds`).
