@@ -240,12 +240,13 @@ struct BenchLoadCommand: AsyncParsableCommand {
                 let header = EnvelopeHeader(
                     schemaHash: lease.schemaHash, round: lease.round, baseModel: Self.bytes(hex: lease.modelVersion),
                     codec: (try? CodecSpec(parsing: lease.codec)) ?? .fp32, elementCount: n)
-                guard let body = try? UpdateEnvelope.encode(values, header: header, level: Int32(lease.codecLevel))
-                else {
-                    tally.fail("encode")
-                    continue
+                if let body = try? UpdateEnvelope.encode(values, header: header, level: Int32(lease.codecLevel)) {
+                    _ = await timed("upload") {
+                        try await client.putUpdate(leaseID: lease.leaseID, envelope: body, trainLoss: 1)
+                    }
+                } else {
+                    tally.fail("encode")  // and still wait out the interval below
                 }
-                _ = await timed("upload") { try await client.putUpdate(leaseID: lease.leaseID, envelope: body, trainLoss: 1) }
             }
             try? await Task.sleep(for: .milliseconds(Int64(interval * 1000 * Double.random(in: 0.8...1.2))))
         }

@@ -69,7 +69,7 @@ extension Coordinator {
         let version = Secrets.sha256Hex(bytes)
         try AtomicFile.write(bytes, to: paths.checkpoint(round: round))
         let aggregated = Date()
-        let samples = board.status(now: clock.now()).samplesTrained + creditedSamples
+        let samples = board.samplesTrained + creditedSamples
         let finished = (config.maxRounds.map { round >= UInt64($0) } ?? false) || samples >= config.goalSamples
         let nextSeed = SeedMixer.roundSeed(campaign: config.seed, round: round + 1)
         let now = clock.now()

@@ -61,9 +61,14 @@ extension Coordinator {
         }
     }
 
-    /// Waits until every closed round queued for evaluation has been evaluated and recorded (or failed, logged).
-    /// Evaluation runs after a round commits, off the actor: call this before reading a round's evaluation.
-    public nonisolated func waitForEvaluations() async { await evaluator.waitUntilIdle() }
+    /// Closes a round whose quorum arrived but whose aggregation is still queued (an upload schedules it to run after
+    /// its response), then waits until every closed round queued for evaluation has been evaluated and recorded (or
+    /// failed, logged). Evaluation runs after a round commits, off the actor; `status()` reads the running totals
+    /// without the actor: call this before reading a round's result or evaluation.
+    public func waitForEvaluations() async {
+        if machine.phase == .aggregating { tickLogged() }
+        await evaluator.waitUntilIdle()
+    }
 
     /// Whether a closed round's evaluation is queued or running.
     public nonisolated var evaluationsPending: Bool { evaluator.isBusy }

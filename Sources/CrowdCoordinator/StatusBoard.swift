@@ -31,8 +31,9 @@ public final class StatusBoard: Sendable {
         var bytesOut = 0
         var peersTotal = 0
         var lastSeen: [String: Double] = [:]
-        /// Accepted uploads in the rate window, oldest first: (time, samples).
+        /// Accepted uploads in the rate window, oldest first: (time, samples), and their samples' sum.
         var recent: [Accepted] = []
+        var recentSamples = 0
         var evaluations: [EvaluationPoint] = []
         var evaluationsTotal = 0
     }
@@ -76,6 +77,7 @@ public final class StatusBoard: Sendable {
         s.peersTotal = t.peersTotal
         s.lastSeen = try store.peersSeen(since: now - onlineWindow)
         s.recent = try store.acceptedSamples(since: now - rateWindow).map { Accepted(time: $0.time, samples: $0.samples) }
+        s.recentSamples = s.recent.reduce(0) { $0 + $1.samples }
         s.evaluations = try store.latestEvaluations(limit: recentEvaluations).map(\.point)
         s.evaluationsTotal = try store.evaluationCount()
         return StatusBoard(config: config, initial: s)
@@ -99,6 +101,7 @@ public final class StatusBoard: Sendable {
             s.updatesAccepted += 1
             s.bytesIn += bytes
             s.recent.append(Accepted(time: time, samples: samples))
+            s.recentSamples += samples
             Self.prune(&s, now: time)
         }
     }
@@ -124,6 +127,9 @@ public final class StatusBoard: Sendable {
         }
     }
 
+    /// Samples credited so far.
+    var samplesTrained: Int { state.withLock { $0.samplesTrained } }
+
     /// Rejection counts per API error code.
     public var rejectionCounts: [String: Int] { state.withLock { $0.rejections } }
 
@@ -132,7 +138,7 @@ public final class StatusBoard: Sendable {
         state.withLock { s in
             Self.prune(&s, now: now)
             let span = min(Self.rateWindow, max(1, now - s.startedAt))
-            let rate = Double(s.recent.reduce(0) { $0 + $1.samples }) / span
+            let rate = Double(s.recentSamples) / span
             let online = s.lastSeen.values.reduce(0) { $0 + ($1 >= now - Self.onlineWindow ? 1 : 0) }
             let remaining = max(0, goalSamples - s.samplesTrained)
             return CampaignStatus(
@@ -152,10 +158,9 @@ public final class StatusBoard: Sendable {
 
     private static func prune(_ s: inout State, now: Double) {
         let cutoff = now - rateWindow
-        if let keep = s.recent.firstIndex(where: { $0.time >= cutoff }) {
-            if keep > 0 { s.recent.removeFirst(keep) }
-        } else {
-            s.recent.removeAll()
-        }
+        let keep = s.recent.firstIndex(where: { $0.time >= cutoff }) ?? s.recent.count
+        guard keep > 0 else { return }
+        s.recentSamples -= s.recent[..<keep].reduce(0) { $0 + $1.samples }
+        s.recent.removeFirst(keep)
     }
 }

@@ -320,6 +320,8 @@ import Testing
         let defaults = CampaignConfig(workload: .fmnistMLP)
         #expect(config.aggregator == defaults.aggregator && config.defence == defaults.defence)
         #expect(config.probeSamples == defaults.probeSamples)
+        #expect(config.inner == defaults.inner && config.outer == defaults.outer)
+        #expect(config.transport == defaults.transport)
     }
 
     @Test func badDefenceAndAggregatorKeysAreRefusedWithTheKeyNamed() throws {
