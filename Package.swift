@@ -58,14 +58,28 @@ let package = Package(
         .target(name: "CrowdAggregation", swiftSettings: strict),
         // In-process simulated crowds with the real engine, codec and aggregation (`bench attack`, `bench quality`).
         .target(
-            name: "CrowdSim", dependencies: ["CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec", "CrowdAggregation"],
+            name: "CrowdSim",
+            dependencies: [
+                "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec", "CrowdAggregation", "CrowdProtocol",
+                "CrowdVerification",
+            ],
             swiftSettings: strict),
         // Wire types shared by coordinator, peer and CLI.
         .target(name: "CrowdProtocol"),
+        // Verified work: trajectory commitments, proofs, the segment re-execution and the audit policy, shared by
+        // the peer (which commits), the coordinator (which challenges and verifies) and `bench verify`.
+        .target(
+            name: "CrowdVerification",
+            dependencies: [
+                "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec", "CrowdProtocol",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "CrowdCoordinator",
             dependencies: [
                 "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec", "CrowdProtocol", "CrowdAggregation",
+                "CrowdVerification",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -85,7 +99,7 @@ let package = Package(
         .target(
             name: "CrowdPeer",
             dependencies: [
-                "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec", "CrowdProtocol",
+                "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec", "CrowdProtocol", "CrowdVerification",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -98,7 +112,7 @@ let package = Package(
             name: "CrowdCLI",
             dependencies: [
                 "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec", "CrowdProtocol", "CrowdAggregation",
-                "CrowdCoordinator", "CrowdPeer", "CrowdSim",
+                "CrowdCoordinator", "CrowdPeer", "CrowdSim", "CrowdVerification",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -111,7 +125,7 @@ let package = Package(
 
         // Fixtures are read through #filePath (the PyTorch parity fixture and the script that makes it).
         .testTarget(name: "CrowdEngineTests", dependencies: ["CrowdEngine"], exclude: ["Fixtures"]),
-        .testTarget(name: "CrowdIntegrationTests", dependencies: ["CrowdPeer", "CrowdCoordinator", "CrowdProtocol", "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl")]),
+        .testTarget(name: "CrowdIntegrationTests", dependencies: ["CrowdPeer", "CrowdCoordinator", "CrowdVerification", "CrowdProtocol", "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .testTarget(name: "CrowdDataTests", dependencies: ["CrowdData", "CrowdEngine"]),
         .testTarget(name: "CrowdTrainingTests", dependencies: ["CrowdTraining", "CrowdData", "CrowdEngine"]),
         .testTarget(name: "CrowdCodecTests", dependencies: ["CrowdCodec"]),
@@ -119,12 +133,13 @@ let package = Package(
         .testTarget(
             name: "CrowdSimTests",
             dependencies: ["CrowdSim", "CrowdAggregation", "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec"]),
-        .testTarget(name: "CrowdPeerTests", dependencies: ["CrowdPeer", "CrowdProtocol", "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec"]),
+        .testTarget(name: "CrowdPeerTests", dependencies: ["CrowdPeer", "CrowdProtocol", "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec", "CrowdVerification"]),
+        .testTarget(name: "CrowdVerificationTests", dependencies: ["CrowdVerification", "CrowdProtocol", "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec"]),
         .testTarget(
             name: "CrowdCoordinatorTests",
             dependencies: [
                 "CrowdCoordinator", "CrowdProtocol", "CrowdCodec", "CrowdEngine", "CrowdData", "CrowdTraining",
-                "CrowdAggregation",
+                "CrowdAggregation", "CrowdVerification",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

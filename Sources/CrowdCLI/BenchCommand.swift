@@ -17,5 +17,7 @@ struct BenchCommand: AsyncParsableCommand {
             BenchQualityCommand.self,
             BenchRoundsCommand.self,
             BenchLoadCommand.self,
+            BenchDeterminismCommand.self,
+            BenchVerifyCommand.self,
         ])
 }

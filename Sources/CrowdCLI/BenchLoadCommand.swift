@@ -6,6 +6,7 @@ import CrowdEngine
 import CrowdPeer
 import CrowdProtocol
 import CrowdTraining
+import CrowdVerification
 import Foundation
 import Synchronization
 
@@ -227,7 +228,7 @@ struct BenchLoadCommand: AsyncParsableCommand {
         phase.peerJoined(of: peers)
         guard let response else { return }
         let client = try CoordinatorClient(baseURL: url, caPEM: ca, secret: response.credential)
-        var rng = SystemRandomNumberGenerator()
+        var shards: [String: ShardPayload] = [:]
         while true {
             if let t = phase.elapsed, t > seconds { break }
             _ = await timed("status") { try await client.status() }
@@ -235,14 +236,23 @@ struct BenchLoadCommand: AsyncParsableCommand {
                 let model = await timed("model", { try await client.model(version: lease.modelVersion) }),
                 let checkpoint = try? Checkpoint.decode(model, path: "model")
             {
-                let n = checkpoint.params.count
-                let values = (0..<n).map { _ in Float.random(in: -1e-3...1e-3, using: &rng) }
-                let header = EnvelopeHeader(
-                    schemaHash: lease.schemaHash, round: lease.round, baseModel: Self.bytes(hex: lease.modelVersion),
-                    codec: (try? CodecSpec(parsing: lease.codec)) ?? .fp32, elementCount: n)
-                if let body = try? UpdateEnvelope.encode(values, header: header, level: Int32(lease.codecLevel)) {
-                    _ = await timed("upload") {
+                for id in lease.shardIDs where shards[id] == nil {
+                    if let data = await timed("shard", { try await client.shard(id: id) }),
+                       let payload = try? ShardFile.decode(data, name: "shard", expectedID: id)
+                    {
+                        shards[id] = payload
+                    }
+                }
+                // The real protocol with cheap compute: one step of a tiny MLP, committed as the lease asks.
+                if let x = try? LeaseProgram.execute(
+                    lease: lease, checkpoint: checkpoint, shards: lease.shardIDs.compactMap { shards[$0] }),
+                   let body = try? Self.envelope(x, lease: lease)
+                {
+                    let receipt = await timed("upload") {
                         try await client.putUpdate(leaseID: lease.leaseID, envelope: body, trainLoss: 1)
+                    }
+                    if let challenge = receipt?.challenge, let proof = x.trajectory?.proof(segment: challenge.segment) {
+                        _ = await timed("proof") { try await client.putProof(leaseID: lease.leaseID, proof: proof.encoded()) }
                     }
                 } else {
                     tally.fail("encode")  // and still wait out the interval below
@@ -253,10 +263,14 @@ struct BenchLoadCommand: AsyncParsableCommand {
         await client.shutdown()
     }
 
-    static func bytes(hex: String) -> [UInt8] {
-        let h = Array(hex.utf8)
-        func nibble(_ c: UInt8) -> UInt8 { c <= 0x39 ? c &- 0x30 : (c | 0x20) &- 0x57 }
-        return stride(from: 0, to: h.count - 1, by: 2).map { nibble(h[$0]) << 4 | nibble(h[$0 + 1]) }
+    /// The envelope of an executed lease, with its commitment when the lease asks for one.
+    static func envelope(_ x: LeaseProgram.Execution, lease: Lease) throws -> Data {
+        var header = EnvelopeHeader(
+            schemaHash: lease.schemaHash, round: lease.round, baseModel: Hex.bytes(lease.modelVersion) ?? [],
+            codec: try CodecSpec(parsing: lease.codec), elementCount: x.delta.count)
+        header.commitment = x.trajectory?.commitment(samples: lease.samples)
+        var feedback = ErrorFeedback(count: x.delta.count)
+        return try feedback.encode(x.delta, header: header, level: Int32(lease.codecLevel))
     }
 
     /// Open descriptors of `pid` (entries of /proc/pid/fd; 0 where /proc is missing).

@@ -33,6 +33,9 @@ struct BenchRoundsCommand: AsyncParsableCommand {
     @Flag(help: "Control: peers poll (sleep on the coordinator's retryAfter) instead of long-polling.")
     var poll = false
 
+    @Flag(help: "Control: the campaign does not verify work (no commitments, challenges or proofs).")
+    var noVerification = false
+
     @Option(help: "Keep the campaign and peer directories here (default: a temporary directory, removed).")
     var dir: String?
 
@@ -80,6 +83,7 @@ struct BenchRoundsCommand: AsyncParsableCommand {
         config.minUpdates = peers
         config.maxRounds = rounds + 1
         config.localSteps = steps
+        config.verification.enabled = !noVerification
         config.goalSamples = Int.max / 4
         config.inner.schedule = .constant
         config.evalSamples = 1000

@@ -13,7 +13,8 @@ struct CoordinatorAuditCommand: ParsableCommand {
             + "directory) is in the database with the same lease, receipt id and SHA-256; that updates and ledger "
             + "entries match 1:1 and no lease is credited twice; that each peer's credit equals the credit "
             + "recomputed from its accepted updates; that each round's counters match its updates; that PRAGMA "
-            + "integrity_check is ok; and that the current checkpoint verifies. Exits 1 if anything is wrong."
+            + "integrity_check is ok; and that the current checkpoint verifies. Exits 1 if anything is wrong. "
+            + "Also lists the peers suspended because their work failed verification, with the evidence."
     )
 
     @OptionGroup var campaign: CampaignDirectoryOption
@@ -48,6 +49,18 @@ struct CoordinatorAuditCommand: ParsableCommand {
                     + "\(report.integrity); current checkpoint \(report.currentCheckpoint)")
             for (kind, n) in report.counts.sorted(by: { $0.key < $1.key }) { print("  \(kind): \(n)") }
             for v in report.violations { print("  - \(v)") }
+            if !report.verification.isEmpty {
+                print("verified work: " + report.verification.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }
+                    .joined(separator: ", "))
+            }
+            for p in report.suspended {
+                print("  suspended peer \(p.peerID) (\(p.name)) at \(Date(timeIntervalSince1970: p.suspendedAt)): \(p.reason)")
+            }
+            for e in report.evidence {
+                let segment = e.segment < 0 ? "upload claims" : "segment \(e.segment)"
+                print("  evidence: lease \(e.leaseID.prefix(8)) (peer \(e.peerID), round \(e.round), \(segment), "
+                    + "\(e.verifier) verifier): \(e.result) — \(e.detail)")
+            }
         }
         if !report.ok { throw ExitCode(1) }
     }

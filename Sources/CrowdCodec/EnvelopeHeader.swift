@@ -10,14 +10,23 @@ public struct EnvelopeHeader: Sendable, Equatable {
     public var codec: CodecSpec
     /// Number of float32 values in the update.
     public var elementCount: Int
+    /// The peer's commitment to its training trajectory (flag bit 0 and a 128-byte block after the header).
+    public var commitment: WorkCommitment?
 
-    public init(schemaHash: UInt64, round: UInt64, baseModel: [UInt8], codec: CodecSpec, elementCount: Int) {
+    public init(
+        schemaHash: UInt64, round: UInt64, baseModel: [UInt8], codec: CodecSpec, elementCount: Int,
+        commitment: WorkCommitment? = nil
+    ) {
         self.schemaHash = schemaHash
         self.round = round
         self.baseModel = baseModel
         self.codec = codec
         self.elementCount = elementCount
+        self.commitment = commitment
     }
+
+    /// Bytes before the compressed payload: the fixed header and, if present, the commitment block.
+    public var prefixSize: Int { EnvelopeLayout.headerSize + (commitment == nil ? 0 : WorkCommitment.size) }
 }
 
 /// What a receiver knows before it reads an envelope; every field must match exactly.

@@ -22,6 +22,9 @@ enum EnvelopeLayout {
     static let payloadLengthOffset = 80
     static let checksumOffset = 88
 
+    /// Flag bit 0: a `WorkCommitment` block of `WorkCommitment.size` bytes follows the header.
+    static let commitmentFlag: UInt8 = 1
+
     /// Codec ids on the wire.
     enum CodecID: UInt8 {
         case fp32 = 1, fp16 = 2, bf16 = 3, int8 = 4, topk = 5

@@ -15,7 +15,7 @@ public enum UpdateEnvelope {
 
     /// Upper bound on an envelope's size, for HTTP body limits.
     public static func maxEnvelopeBytes(elementCount: Int, codec: CodecSpec) -> Int {
-        headerSize + Zstd.compressBound(codec.rawPayloadSize(elements: elementCount))
+        headerSize + WorkCommitment.size + Zstd.compressBound(codec.rawPayloadSize(elements: elementCount))
     }
 
     /// Encodes `update` with `header.codec` and zstd at `level` (default 1).
@@ -42,6 +42,7 @@ public enum UpdateEnvelope {
         guard header.baseModel.count == 32 else {
             throw CodecError(.invalidInput, "base model id must be 32 bytes (SHA-256), got \(header.baseModel.count)")
         }
+        try header.commitment?.validate()
         guard Zstd.levelRange.contains(level) else {
             throw CodecError(.badCodecParameters, "zstd level \(level) is outside \(Zstd.levelRange)")
         }
@@ -51,18 +52,20 @@ public enum UpdateEnvelope {
         let rawView = UnsafeMutableRawBufferPointer(rebasing: raw[0..<rawSize])
         try PayloadCodec.encode(values, codec: header.codec, into: rawView, reconstruction: reconstruction)
 
-        var out = Data(count: headerSize + Zstd.compressBound(rawSize))
+        let prefix = header.prefixSize
+        var out = Data(count: prefix + Zstd.compressBound(rawSize))
         let payloadLength = try out.withUnsafeMutableBytes { p -> Int in
-            let dst = UnsafeMutableRawBufferPointer(rebasing: p[headerSize...])
+            let dst = UnsafeMutableRawBufferPointer(rebasing: p[prefix...])
             let c = try Zstd.withCompressionContext {
                 try Zstd.compress(UnsafeRawBufferPointer(rawView), into: dst, level: level, context: $0)
             }
             writeHeader(header, rawSize: rawSize, payloadLength: c, digest: nil, into: p)
-            let digest = checksum(UnsafeRawBufferPointer(p), payload: UnsafeRawBufferPointer(rebasing: dst[0..<c]))
+            let digest = checksum(
+                UnsafeRawBufferPointer(p), prefix: prefix, payload: UnsafeRawBufferPointer(rebasing: dst[0..<c]))
             for i in 0..<32 { p[EnvelopeLayout.checksumOffset + i] = digest[i] }
             return c
         }
-        out.count = headerSize + payloadLength
+        out.count = prefix + payloadLength
         return out
     }
 
@@ -75,7 +78,7 @@ public enum UpdateEnvelope {
         for (i, b) in L.magic.enumerated() { p[i] = b }
         L.store(L.version, p, L.versionOffset)
         p[L.codecOffset] = id
-        p[L.flagsOffset] = 0
+        p[L.flagsOffset] = h.commitment == nil ? 0 : L.commitmentFlag
         L.store(param, p, L.paramOffset)
         L.store(h.schemaHash, p, L.schemaOffset)
         L.store(h.round, p, L.roundOffset)
@@ -84,23 +87,32 @@ public enum UpdateEnvelope {
         L.store(UInt64(rawSize), p, L.rawSizeOffset)
         L.store(UInt64(payloadLength), p, L.payloadLengthOffset)
         for i in 0..<32 { p[L.checksumOffset + i] = digest?[i] ?? 0 }
+        h.commitment?.write(into: p, at: L.headerSize)
     }
 
-    /// SHA-256 over the 88 header bytes before the checksum field, then the payload: any flipped bit in the
-    /// header or payload is detected, including codec parameters that would otherwise decode "validly".
-    static func checksum(_ header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) -> [UInt8] {
+    /// SHA-256 over the 88 header bytes before the checksum field, the commitment block (if any), then the
+    /// payload: any flipped bit in the header, commitment or payload is detected, including codec parameters that
+    /// would otherwise decode "validly".
+    static func checksum(_ header: UnsafeRawBufferPointer, prefix: Int, payload: UnsafeRawBufferPointer) -> [UInt8] {
         var h = SHA256()
         h.update(bufferPointer: UnsafeRawBufferPointer(rebasing: header[0..<EnvelopeLayout.checksumOffset]))
+        if prefix > EnvelopeLayout.headerSize {
+            h.update(bufferPointer: UnsafeRawBufferPointer(rebasing: header[EnvelopeLayout.headerSize..<prefix]))
+        }
         h.update(bufferPointer: payload)
         return Array(h.finalize())
     }
 
     /// Builds an envelope around an arbitrary payload (the fuzzer and tests use this to reach the deep checks).
-    static func assemble(_ h: EnvelopeHeader, rawSize: Int, payload: [UInt8]) -> Data {
+    static func assemble(_ header: EnvelopeHeader, rawSize: Int, payload: [UInt8]) -> Data {
+        var h = header
+        h.commitment = nil
         var out = Data(count: headerSize + payload.count)
         out.withUnsafeMutableBytes { p in
             writeHeader(h, rawSize: rawSize, payloadLength: payload.count, digest: nil, into: p)
-            let digest = payload.withUnsafeBytes { checksum(UnsafeRawBufferPointer(p), payload: $0) }
+            let digest = payload.withUnsafeBytes {
+                checksum(UnsafeRawBufferPointer(p), prefix: headerSize, payload: $0)
+            }
             for i in 0..<32 { p[EnvelopeLayout.checksumOffset + i] = digest[i] }
             for (i, b) in payload.enumerated() { p[headerSize + i] = b }
         }
@@ -132,9 +144,15 @@ public enum UpdateEnvelope {
             throw CodecError(
                 .unsupportedVersion, "envelope version \(version) is not supported (this build reads \(L.version))")
         }
-        guard p[L.flagsOffset] == 0 else {
-            throw CodecError(.unknownCodec, "reserved flags byte is \(p[L.flagsOffset]), must be 0")
+        let flags = p[L.flagsOffset]
+        guard flags & ~L.commitmentFlag == 0 else {
+            throw CodecError(.unknownCodec, "flags byte is \(flags); only bit 0 (commitment block) is defined")
         }
+        let prefix = headerSize + (flags & L.commitmentFlag != 0 ? WorkCommitment.size : 0)
+        guard p.count >= prefix else {
+            throw CodecError(.truncated, "envelope is \(p.count) bytes, shorter than its header and commitment block")
+        }
+        let commitment = flags & L.commitmentFlag != 0 ? try WorkCommitment.read(p, at: headerSize) : nil
         let codec = try L.codec(id: p[L.codecOffset], param: L.load(p, L.paramOffset, as: UInt64.self))
         let elements = L.load(p, L.elementsOffset, as: UInt64.self)
         guard elements >= 1, elements <= UInt64(L.maxElements) else {
@@ -152,7 +170,7 @@ public enum UpdateEnvelope {
             throw CodecError(
                 .sizeMismatch, "payload of \(payloadLength) bytes exceeds zstd's bound for \(rawSize) raw bytes")
         }
-        let actual = p.count - headerSize
+        let actual = p.count - prefix
         if payloadLength > UInt64(actual) {
             throw CodecError(.truncated, "envelope declares a \(payloadLength)-byte payload but only \(actual) follow")
         }
@@ -164,7 +182,7 @@ public enum UpdateEnvelope {
             schemaHash: L.load(p, L.schemaOffset, as: UInt64.self),
             round: L.load(p, L.roundOffset, as: UInt64.self),
             baseModel: Array(p[L.baseModelOffset..<(L.baseModelOffset + 32)]),
-            codec: codec, elementCount: n)
+            codec: codec, elementCount: n, commitment: commitment)
         return Parsed(header: header, rawSize: rawSize, digest: Array(p[L.checksumOffset..<(L.checksumOffset + 32)]))
     }
 
@@ -197,8 +215,9 @@ public enum UpdateEnvelope {
                 throw CodecError(
                     .elementCountMismatch, "update has \(h.elementCount) elements, the layout has \(e.elementCount)")
             }
-            let payload = UnsafeRawBufferPointer(rebasing: p[headerSize...])
-            guard checksum(p, payload: payload) == parsed.digest else {
+            let prefix = h.prefixSize
+            let payload = UnsafeRawBufferPointer(rebasing: p[prefix...])
+            guard checksum(p, prefix: prefix, payload: payload) == parsed.digest else {
                 throw CodecError(
                     .checksumMismatch, "SHA-256 of header and payload does not match the envelope; the upload is corrupt")
             }

@@ -20,11 +20,11 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Senda
     public var status: HTTPResponse.Status {
         switch code {
         case .unauthorized: .unauthorized
-        case .invalidInvite, .revoked: .forbidden
-        case .inviteUsed, .leaseExpired, .staleUpdate, .duplicate, .duplicateUpdate: .conflict
+        case .invalidInvite, .revoked, .suspended: .forbidden
+        case .inviteUsed, .leaseExpired, .staleUpdate, .duplicate, .duplicateUpdate, .noChallenge: .conflict
         case .noSuchLease, .notFound: .notFound
         case .wrongRound, .wrongBaseModel, .schemaMismatch, .elementCountMismatch, .corruptUpdate, .nonFiniteValues,
-            .wrongCodec, .updateNormTooLarge:
+            .wrongCodec, .updateNormTooLarge, .missingCommitment, .commitmentMismatch:
             .unprocessableContent
         case .bodyTooLarge: .contentTooLarge
         case .badRequest: .badRequest

@@ -63,6 +63,28 @@ public enum CampaignAudit {
         public var description: String { "\(kind.rawValue): \(detail)" }
     }
 
+    /// A peer suspended after its work failed verification.
+    public struct Suspension: Sendable, Codable, Equatable {
+        public var peerID: String
+        public var name: String
+        public var suspendedAt: Double
+        public var reason: String
+    }
+
+    /// One failed verification (or a false claim refused at upload): what was checked and what it found.
+    public struct Evidence: Sendable, Codable, Equatable {
+        public var leaseID: String
+        public var peerID: String
+        public var round: UInt64
+        /// The challenged segment (-1: the upload's claims).
+        public var segment: Int
+        /// `upload`, `first` or `second`.
+        public var verifier: String
+        public var result: String
+        public var detail: String
+        public var at: Double
+    }
+
     /// What the audit found.
     public struct Report: Sendable, Codable, Equatable {
         public var receiptsChecked = 0
@@ -81,6 +103,11 @@ public enum CampaignAudit {
         public var violations: [Violation] = []
         /// Older checkpoints that no longer verify (path: reason); informational.
         public var damagedHistory: [String] = []
+        /// Verified work (informational; not violations): suspended peers, the evidence of failed
+        /// verifications (newest first, at most `maxListed`), and updates per verification state.
+        public var suspended: [Suspension] = []
+        public var evidence: [Evidence] = []
+        public var verification: [String: Int] = [:]
 
         public static let maxListed = 50
 
@@ -122,6 +149,9 @@ public enum CampaignAudit {
         report.rounds = s.rounds.count
         report.checkpoints = s.checkpoints.count
         report.integrity = s.integrity
+        report.suspended = s.suspended
+        report.evidence = s.evidence
+        report.verification = s.verification
 
         let flops = checkCheckpoint(s, paths: paths, into: &report)
         checkReceipts(s, acknowledged: acknowledged, into: &report)

@@ -1,6 +1,7 @@
 import CrowdAggregation
 import CrowdEngine
 import CrowdTraining
+import CrowdVerification
 import Foundation
 
 /// The campaign configuration, `D/campaign.json`. Written by `coordinator init`, read by `serve`.
@@ -37,6 +38,7 @@ import Foundation
 /// | `seed` | uint64 | 0 | model initialisation, shard assignment and lease seeds |
 /// | `evalSamples` | int | 10000 (MLP) / 64 (GPT) | held-out images, or sequences of `block` tokens, evaluated per round |
 /// | `transport` | object | see `TransportLimits` | timeouts, connection caps and rate limits of the HTTPS edge |
+/// | `verification` | object | see `VerificationConfig` | trajectory commitments, challenge rates, held credit (Docs/Protocol.md "Verified work") |
 public struct CampaignConfig: Codable, Sendable, Equatable {
     public var name: String
     public var workload: String
@@ -68,6 +70,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
     public var seed: UInt64
     public var evalSamples: Int
     public var transport: TransportLimits
+    public var verification: VerificationConfig
 
     /// The defaults for `workload`.
     public init(workload: WorkloadName, name: String = "CrowdTrain campaign") {
@@ -94,6 +97,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         self.defence = .standard
         self.seed = 0
         self.transport = .standard
+        self.verification = VerificationConfig()
         switch workload {
         case .fmnistMLP:
             modelKind = "mlp"
@@ -123,7 +127,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         case name, workload, modelKind, host, port, serverNames, goalSamples, maxRounds, peersPerRound, minUpdates
         case roundDeadlineSeconds, leaseSeconds, localSteps, batch, block, shardsPerLease, inner, codec, codecLevel
         case outer, seed, evalSamples, leaseSafetyFactor, minLeaseSeconds, leaseAllowanceSeconds, aggregation
-        case aggregator, defence, probeSamples, transport
+        case aggregator, defence, probeSamples, transport, verification
     }
 
     /// The outer optimizer of new campaigns of `workload`: the crowd-quality study's best (Docs/Models.md). For the
@@ -181,6 +185,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? seed
         evalSamples = try c.decodeIfPresent(Int.self, forKey: .evalSamples) ?? evalSamples
         transport = try c.decodeIfPresent(TransportLimits.self, forKey: .transport) ?? transport
+        verification = try c.decodeIfPresent(VerificationConfig.self, forKey: .verification) ?? verification
     }
 
     /// The workload as an enum (validated on decode).
@@ -226,6 +231,9 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         try check(evalSamples >= 1, "evalSamples must be at least 1")
         try check((1...100_000).contains(probeSamples), "probeSamples must be 1…100000")
         try transport.validate()
+        if let problem = verification.problems(localSteps: localSteps).first {
+            throw CoordinatorError("campaign.json: \(problem)")
+        }
         do { try defence.validate() } catch let e as AggregationError { throw CoordinatorError("campaign.json: \(e)") }
     }
 

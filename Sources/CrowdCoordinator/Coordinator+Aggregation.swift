@@ -94,7 +94,9 @@ extension Coordinator {
         if recentSketches.count > sketchCapacity { recentSketches.removeFirst(recentSketches.count - sketchCapacity) }
         machine.roundClosed(finished: finished, now: now)
         work.signal()
-        let creditedGflop = decisions.reduce(0) { $0 + $1.credit }
+        // Credit of updates not yet verified is held (`settleHeldCredit` releases it to the ledger and the board).
+        let held = Set(folded.filter { $0.verification != nil && $0.verification != VerificationState.verified }.map(\.leaseID))
+        let creditedGflop = decisions.filter { !held.contains($0.leaseID) }.reduce(0) { $0 + $1.credit }
         board.update { s in
             s.round = machine.round
             s.finished = machine.phase == .finished
@@ -103,6 +105,8 @@ extension Coordinator {
             s.creditTotal += creditedGflop
         }
         evaluator.submit(.init(round: round, version: version, source: .memory(checkpoint)))
+        lastSettle = now
+        try settleHeldCredit(closedRound: round, finished: finished)
         metrics.aggregationSeconds.record(.seconds(aggregated.timeIntervalSince(started)))
         let excluded = decisions.filter { !$0.credited }
         var reasons: [String: Int] = [:]

@@ -32,7 +32,8 @@ extension Coordinator {
             let record = LeaseRecord(
                 id: UUID().uuidString.lowercased(), round: machine.round, peerID: peer.id, slot: slot, shardIDs: shards,
                 seed: SeedMixer.mix(roundSeed, UInt64(slot) &+ 0x5EED), samples: config.samplesPerLease, issuedAt: now,
-                deadline: deadline, status: .open)
+                deadline: deadline, status: .open,
+                innerState: config.verification.enabled && config.inner.keepState ? peer.innerState : nil)
             let reissued = machine.freeSlots[slot] != nil
             try store.insertLease(record)
             machine.leaseIssued(id: record.id, peerID: peer.id, slot: slot, deadline: deadline)
@@ -75,7 +76,7 @@ extension Coordinator {
             (inner.progress, inner.progressPerStep) = scheduleProgress(round: r.round, leaseSamples: r.samples)
             (inner.schedule, inner.warmup, inner.floor) = (i.schedule.kind.rawValue, i.schedule.warmup, i.schedule.floor)
         }
-        return Lease(
+        var lease = Lease(
             leaseID: r.id, round: r.round, modelVersion: try baseVersion(round: r.round), schemaHash: schemaHash,
             workload: config.workload,
             modelKind: modelKind, shardIDs: r.shardIDs, steps: config.localSteps, batch: config.batch,
@@ -83,6 +84,11 @@ extension Coordinator {
             inner: inner,
             codec: codec.description, codecLevel: config.codecLevel, seed: r.seed, deadline: r.deadline,
             samples: r.samples)
+        if config.verification.enabled {
+            lease.verification = LeaseVerification(
+                segmentSteps: config.verification.segmentSteps(localSteps: config.localSteps), innerState: r.innerState)
+        }
+        return lease
     }
 
     /// Where a lease of `round` starts on the campaign's learning-rate schedule, and how far each of its steps moves
@@ -103,6 +109,12 @@ extension Coordinator {
             try aggregate(round: machine.round)
         }
         try perform(machine.tick(now: clock.now()))
+        let now = clock.now()
+        if config.verification.enabled && now - lastSettle >= 1 {
+            lastSettle = now
+            let finished = machine.phase == .finished
+            try settleHeldCredit(closedRound: finished ? machine.round : machine.round - 1, finished: finished)
+        }
     }
 
     /// `tick()` for background callers: logs instead of throwing.

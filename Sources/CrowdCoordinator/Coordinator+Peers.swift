@@ -58,6 +58,13 @@ extension Coordinator {
         guard peer.revokedAt == nil else {
             throw APIError(.revoked, "this peer's credential was revoked by the operator")
         }
+        if peer.suspendedAt != nil {
+            throw APIError(
+                .suspended,
+                "this peer's credential is suspended: its work failed verification (\(peer.suspension ?? "no detail")); "
+                    + "its held credit was forfeited. Ask the campaign's operator, who sees the evidence in "
+                    + "`coordinator audit`")
+        }
         board.seen(peer: peer.id, at: now)
         peerTouches.touched(peer.id, at: now)
         return peer

@@ -67,6 +67,7 @@ extension Coordinator {
     /// without the actor: call this before reading a round's result or evaluation.
     public func waitForEvaluations() async {
         if machine.phase == .aggregating { tickLogged() }
+        await waitForVerifications()
         await evaluator.waitUntilIdle()
     }
 

@@ -43,11 +43,12 @@ extension Coordinator {
         let foldedRound = machine.round
         let leaseBase = try baseDigest(round: lease.round)
         let values: [Float]
+        let header: EnvelopeHeader
         do {
             let expectation = EnvelopeExpectation(
                 schemaHash: schemaHash, round: lease.round, baseModel: leaseBase, elementCount: elementCount,
                 codec: codec)
-            values = try UpdateEnvelope.decode(body, expecting: expectation).values
+            (header, values) = try UpdateEnvelope.decode(body, expecting: expectation)
         } catch let e as CodecError {
             throw reject(Self.apiCode(e.code), e.message + " [\(e.code.rawValue)]")
         } catch {
@@ -73,15 +74,20 @@ extension Coordinator {
                 "these update values were already uploaded (lease \(original.prefix(8))…); a replayed or copied "
                     + "update earns nothing. Train the lease and upload its own Δ")
         }
-        let receipt = Receipt(
+        let verification = try verifyAtUpload(lease: lease, header: header, peer: peer, reject: reject)
+        var receipt = Receipt(
             receiptID: UUID().uuidString.lowercased(), leaseID: leaseID, round: lease.round, samples: lease.samples,
             credit: 0, acceptedAt: now, sha256: sha, status: UpdateOutcome.pending)
+        receipt.challenge = verification.challenge
         var record = AcceptedUpdateRecord(
             receipt: receipt, peerID: peer.id, bytes: body.count, sha256: sha,
             trainLoss: trainLoss.flatMap { $0.isFinite ? $0 : nil }, envelope: body, foldedRound: foldedRound)
         record.norm = norm
         record.valuesSHA256 = valuesSHA
         record.status = UpdateOutcome.pending
+        record.commitment = verification.commitment
+        record.challenge = verification.challenge
+        record.verification = verification.state
         do {
             try store.accept(record, bytesIn: body.count)
             board.accepted(samples: lease.samples, bytes: body.count, at: now)
@@ -113,10 +119,23 @@ extension Coordinator {
         }
         let reason = u.reason.flatMap { ExclusionReason(rawValue: $0) }
         let credited = u.status == UpdateOutcome.credited
-        return UpdateOutcome(
+        var outcome = UpdateOutcome(
             leaseID: leaseID, round: u.foldedRound ?? u.receipt.round, status: u.status,
             credit: credited ? u.receipt.credit : 0, samples: credited ? u.receipt.samples : 0, reason: u.reason,
-            explanation: reason?.explanation ?? u.reason, norm: u.norm, clipScale: u.clipScale)
+            explanation: reason?.explanation ?? Self.verificationExplanation(u.reason) ?? u.reason, norm: u.norm,
+            clipScale: u.clipScale)
+        outcome.verification = u.verification
+        if u.status == UpdateOutcome.held { outcome.heldCredit = u.receipt.credit }
+        return outcome
+    }
+
+    /// The sentence for the verification reasons of `no_credit` / `forfeited`.
+    static func verificationExplanation(_ reason: String?) -> String? {
+        switch reason {
+        case "cheater": "this peer's work failed verification: its held and not yet aggregated updates earn nothing"
+        case "unverified": "the update's challenge was not answered in time; its credit is forfeited"
+        default: nil
+        }
     }
 
     /// Records a rejection (counter only) and returns the error to throw.

@@ -4,6 +4,7 @@ import CrowdData
 import CrowdEngine
 import CrowdProtocol
 import CrowdTraining
+import CrowdVerification
 import Foundation
 import Logging
 
@@ -67,6 +68,18 @@ public actor Coordinator {
     var lastCounterFlush = 0.0
     /// Evaluates closed rounds off the actor (started by `open`).
     nonisolated let evaluator = CoordinatorEvaluator()
+    /// Re-executes challenged segments off the actor (started by `open`).
+    nonisolated let verifierQueue = WorkVerifierQueue()
+    /// `StateDigest.optimizer` of a fresh inner optimizer: a lease may always start from it.
+    let freshInnerDigest: [UInt8]
+    /// When held credit was last settled by `tick` (at most once a second).
+    var lastSettle = 0.0
+    /// Draws the challenge decision and segment: uniform in [0, 1) from the system's cryptographic generator
+    /// (a peer cannot predict which update or segment is checked); tests inject their own.
+    var challengeDice: @Sendable () -> Double = {
+        var rng = SystemRandomNumberGenerator()
+        return Double.random(in: 0..<1, using: &rng)
+    }
 
     init(
         paths: CampaignPaths, config: CampaignConfig, store: any CoordinatorRepository, clock: any CoordinatorClock,
@@ -103,6 +116,7 @@ public actor Coordinator {
         self.probe = probe
         self.board = board
         self.defence = RoundDefence(config: config.defence)
+        self.freshInnerDigest = StateDigest.optimizer(try config.inner.make(for: model.layout).state)
         let recent = try store.recentCredited(limit: config.defence.historyLength)
         self.normHistory = NormHistory(capacity: config.defence.historyLength, norms: recent.map(\.norm))
         var sketches = recent.compactMap { $0.sketch.map { UpdateSketch(values: FloatBytes.floats($0)) } }
@@ -162,6 +176,27 @@ public actor Coordinator {
             board: try StatusBoard.load(
                 store: store, config: config, round: round.number, finished: finished, version: version,
                 now: clock.now()))
+        let waived = try store.waiveInterruptedVerifications()
+        if waived > 0 {
+            log.notice(
+                "proofs received before the last stop were never verified; those updates are treated as unchallenged",
+                metadata: ["updates": "\(waived)"])
+        }
+        coordinator.verifierQueue.start(
+            .init(
+                verifier: SegmentVerifier(
+                    tolerance: config.verification.tolerance, updateTolerance: config.verification.updateTolerance),
+                logger: log,
+                onResult: { [weak coordinator] job, report in
+                    // The verifier's own thread waits until the actor recorded the result, so an idle queue means
+                    // every verdict is in the database.
+                    let recorded = DispatchSemaphore(value: 0)
+                    Task {
+                        await coordinator?.verificationFinished(job, report)
+                        recorded.signal()
+                    }
+                    recorded.wait()
+                }))
         try coordinator.evaluator.start(
             .init(
                 store: store, paths: paths, set: evaluation, clock: clock, metrics: coordinator.metrics,

@@ -64,6 +64,20 @@ public enum CoordinatorRoutes {
                 leaseID: leaseID, peer: peer, body: Data(buffer.readableBytesView), trainLoss: loss)
             return try json(receipt)
         }
+        router.put("/v1/updates/:leaseID/proof") { request, context in
+            var request = request
+            let peer = try coordinator.authenticate(authorization: request.headers[.authorization])
+            let leaseID = try context.parameters.require("leaseID")
+            let limit = coordinator.maxProofBytes
+            let buffer: ByteBuffer
+            do {
+                buffer = try await request.collectBody(upTo: limit)
+            } catch is NIOTooManyBytesError {
+                throw APIError(.bodyTooLarge, "a proof for this model is at most \(limit) bytes")
+            }
+            return try json(
+                try await coordinator.acceptProof(leaseID: leaseID, peer: peer, body: Data(buffer.readableBytesView)))
+        }
         router.get("/v1/updates/:leaseID") { request, context in
             let peer = try coordinator.authenticate(authorization: request.headers[.authorization])
             let leaseID = try context.parameters.require("leaseID")

@@ -96,4 +96,4 @@ public protocol StatsRepository: Sendable {
 
 /// Everything the coordinator persists.
 public typealias CoordinatorRepository = InviteRepository & PeerRepository & RoundRepository & StatsRepository
-    & MetricsRepository
+    & MetricsRepository & VerificationRepository

@@ -243,6 +243,14 @@ public struct RoundStateMachine: Sendable, Equatable {
         return []
     }
 
+    /// A suspended peer's open leases end now; their slots of the current round are free for others at once.
+    public mutating func dropLeases(peerID: String) {
+        for (id, l) in openLeases where l.peerID == peerID {
+            openLeases.removeValue(forKey: id)
+            if l.round == round { freeSlots[l.slot] = FreeSlot(lapsedBy: peerID, since: -.infinity) }
+        }
+    }
+
     /// Advances time: expires leases past their deadline (or, async, past the staleness window) and closes
     /// (or extends) a round past its deadline.
     public mutating func tick(now: Double) -> [Action] {

@@ -57,7 +57,8 @@ extension SQLiteStore: PeerRepository {
     static func peer(_ row: Row) -> PeerRecord {
         PeerRecord(
             id: row["id"], name: row["name"], createdAt: row["created_at"], lastSeen: row["last_seen"],
-            revokedAt: row["revoked_at"])
+            revokedAt: row["revoked_at"], suspendedAt: row["suspended_at"], suspension: row["suspension"],
+            auditClean: row["audit_clean"], innerState: row["inner_state"])
     }
 
     public func peer(credentialHash: String) throws -> PeerRecord? {

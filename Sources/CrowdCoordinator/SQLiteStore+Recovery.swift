@@ -1,4 +1,5 @@
 import Foundation
+import CrowdVerification
 import GRDB
 
 /// Recovery and audit queries: checkpoint fallback on start, and the read-only snapshot `CampaignAudit` checks.
@@ -130,10 +131,34 @@ extension SQLiteStore {
             db,
             sql: "SELECT DISTINCT lease_id FROM rejections WHERE lease_id IS NOT NULL ORDER BY lease_id")
         let integrity = try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "; ")
-        return AuditSnapshot(
+        var snapshot = AuditSnapshot(
             updates: updates, ledger: ledger, leases: leases, rounds: rounds,
             checkpoints: try checkpoints(db),
             refusedLeases: refused, integrity: integrity)
+        if try db.tableExists("verifications") {
+            snapshot.suspended = try Row.fetchAll(
+                db, sql: "SELECT id, name, suspended_at, suspension FROM peers WHERE suspended_at IS NOT NULL ORDER BY suspended_at"
+            ).map {
+                CampaignAudit.Suspension(
+                    peerID: $0["id"], name: $0["name"], suspendedAt: $0["suspended_at"], reason: $0["suspension"] ?? "")
+            }
+            snapshot.evidence = try Row.fetchAll(
+                db, sql: "SELECT * FROM verifications WHERE result != 'verified' ORDER BY id DESC LIMIT ?",
+                arguments: [CampaignAudit.Report.maxListed]
+            ).map {
+                let report = try? JSONDecoder().decode(VerificationReport.self, from: Data(($0["report"] as String).utf8))
+                return CampaignAudit.Evidence(
+                    leaseID: $0["lease_id"], peerID: $0["peer_id"], round: UInt64(sql: $0["round"]),
+                    segment: $0["segment"], verifier: $0["verifier"], result: $0["result"],
+                    detail: report?.detail ?? "", at: $0["created_at"])
+            }
+            for row in try Row.fetchAll(
+                db, sql: "SELECT verification, COUNT(*) AS n FROM updates WHERE verification IS NOT NULL GROUP BY verification")
+            {
+                snapshot.verification[row["verification"]] = row["n"]
+            }
+        }
+        return snapshot
     }
 
     /// Opens the database at `path` read-only (no migrations, no writes) and takes one consistent snapshot.
@@ -211,4 +236,9 @@ public struct AuditSnapshot: Sendable {
     public var refusedLeases: [String]
     /// `PRAGMA integrity_check` lines joined (`ok` when healthy).
     public var integrity: String
+    /// Verified work: suspended peers, the evidence of failed verifications (newest first), and the updates per
+    /// verification state (empty for databases from before verification).
+    public var suspended: [CampaignAudit.Suspension] = []
+    public var evidence: [CampaignAudit.Evidence] = []
+    public var verification: [String: Int] = [:]
 }

@@ -1,3 +1,4 @@
+import CrowdEngine
 import CrowdProtocol
 import Foundation
 import GRDB
@@ -21,7 +22,8 @@ extension SQLiteStore: RoundRepository {
         return LeaseRecord(
             id: row["id"], round: UInt64(sql: row["round"]), peerID: row["peer_id"], slot: row["slot"], shardIDs: ids,
             seed: UInt64(sql: row["seed"]), samples: row["samples"], issuedAt: row["issued_at"],
-            deadline: row["deadline"], status: LeaseRecord.Status(rawValue: row["status"]) ?? .expired)
+            deadline: row["deadline"], status: LeaseRecord.Status(rawValue: row["status"]) ?? .expired,
+            innerState: row["inner_state"])
     }
 
     static func update(_ row: Row) -> AcceptedUpdateRecord {
@@ -37,7 +39,13 @@ extension SQLiteStore: RoundRepository {
         r.status = row["status"]
         r.reason = row["reason"]
         r.clipScale = row["clip_scale"]
+        r.commitment = row["commitment"]
+        r.verification = row["verification"]
+        if let segment: Int = row["challenge_segment"], let deadline: Double = row["challenge_deadline"] {
+            r.challenge = UpdateChallenge(segment: segment, deadline: deadline)
+        }
         r.receipt.status = r.status
+        r.receipt.challenge = r.challenge
         return r
     }
 
@@ -107,12 +115,13 @@ extension SQLiteStore: RoundRepository {
         try pool.write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO leases (id, round, peer_id, slot, shard_ids, seed, samples, issued_at, deadline, status)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO leases (id, round, peer_id, slot, shard_ids, seed, samples, issued_at, deadline, status,
+                                        inner_state)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     l.id, l.round.sqlValue, l.peerID, l.slot, ids, l.seed.sqlValue, l.samples, l.issuedAt, l.deadline,
-                    l.status.rawValue,
+                    l.status.rawValue, l.innerState,
                 ])
             try db.execute(
                 sql: "UPDATE rounds SET leases_issued = MAX(leases_issued, ?) WHERE number = ?",
@@ -169,13 +178,20 @@ extension SQLiteStore: RoundRepository {
                 sql: """
                     INSERT INTO updates (lease_id, round, peer_id, samples, bytes, sha256, train_loss, envelope,
                                          receipt_id, credit, accepted_at, folded_round, status, norm, values_sha256,
-                                         sketch)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                         sketch, commitment, challenge_segment, challenge_deadline, verification)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     r.leaseID, r.round.sqlValue, u.peerID, r.samples, u.bytes, u.sha256, u.trainLoss, u.envelope,
                     r.receiptID, r.credit, r.acceptedAt, folded.sqlValue, u.status, u.norm, u.valuesSHA256, u.sketch,
+                    u.commitment, u.challenge?.segment, u.challenge?.deadline, u.verification,
                 ])
+            if let commitment = u.commitment, commitment.count == 128 {
+                // The next lease of this peer may continue from the inner state this update ended with.
+                let end = Array(commitment[commitment.startIndex + 64..<commitment.startIndex + 96])
+                try db.execute(
+                    sql: "UPDATE peers SET inner_state = ? WHERE id = ?", arguments: [Hex.lowercase(end), u.peerID])
+            }
             if u.status == UpdateOutcome.credited {
                 try Self.insertLedger(
                     peerID: u.peerID, leaseID: r.leaseID, round: r.round, samples: r.samples, gflop: r.credit,
@@ -243,13 +259,14 @@ extension SQLiteStore: RoundRepository {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT round, samples, envelope, lease_id, peer_id FROM updates WHERE folded_round = ?
+                    SELECT round, samples, envelope, lease_id, peer_id, verification FROM updates
+                    WHERE folded_round = ? AND status = 'pending'
                     ORDER BY accepted_at, rowid
                     """, arguments: [round.sqlValue]
             ).map {
                 FoldedUpdate(
                     leaseRound: UInt64(sql: $0["round"]), samples: $0["samples"], envelope: $0["envelope"],
-                    leaseID: $0["lease_id"], peerID: $0["peer_id"])
+                    leaseID: $0["lease_id"], peerID: $0["peer_id"], verification: $0["verification"])
             }
         }
     }
@@ -308,18 +325,23 @@ extension SQLiteStore: RoundRepository {
             for d in decisions {
                 try db.execute(
                     sql: """
-                        UPDATE updates SET status = ?, reason = ?, norm = COALESCE(?, norm), clip_scale = ?, credit = ?,
+                        UPDATE updates SET status = CASE
+                                WHEN ? = 0 THEN 'no_credit'
+                                WHEN verification IS NULL OR verification = 'verified' THEN 'credited'
+                                ELSE 'held' END,
+                            reason = ?, norm = COALESCE(?, norm), clip_scale = ?, credit = ?,
                             sketch = COALESCE(?, sketch)
                         WHERE lease_id = ? AND status = 'pending'
                         """,
                     arguments: [
-                        d.credited ? UpdateOutcome.credited : UpdateOutcome.noCredit, d.reason, d.norm, d.clipScale,
-                        d.credit, d.sketch, d.leaseID,
+                        d.credited ? 1 : 0, d.reason, d.norm, d.clipScale, d.credit, d.sketch, d.leaseID,
                     ])
                 guard db.changesCount == 1, d.credited else { continue }
+                // Credit that verification still holds (`held`) reaches the ledger in `settleHeld`.
                 guard
                     let row = try Row.fetchOne(
-                        db, sql: "SELECT peer_id, round, samples, receipt_id FROM updates WHERE lease_id = ?",
+                        db,
+                        sql: "SELECT peer_id, round, samples, receipt_id FROM updates WHERE lease_id = ? AND status = 'credited'",
                         arguments: [d.leaseID])
                 else { continue }
                 try Self.insertLedger(

@@ -155,6 +155,30 @@ public final class SQLiteStore: Sendable {
                     CREATE INDEX updates_accepted_at ON updates(accepted_at);
                     """)
         }
+        // Verified work (issue 16): trajectory commitments, challenges and proofs with each update, the evidence of
+        // every verification, per-peer audit records and suspension, and the inner-optimizer state a lease allows.
+        m.registerMigration("2026-12-08-verified-work") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE peers ADD COLUMN suspended_at REAL;
+                    ALTER TABLE peers ADD COLUMN suspension TEXT;
+                    ALTER TABLE peers ADD COLUMN audit_clean INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE peers ADD COLUMN inner_state TEXT;
+                    ALTER TABLE leases ADD COLUMN inner_state TEXT;
+                    ALTER TABLE updates ADD COLUMN commitment BLOB;
+                    ALTER TABLE updates ADD COLUMN challenge_segment INTEGER;
+                    ALTER TABLE updates ADD COLUMN challenge_deadline REAL;
+                    ALTER TABLE updates ADD COLUMN verification TEXT;
+                    ALTER TABLE updates ADD COLUMN proof_at REAL;
+                    ALTER TABLE updates ADD COLUMN proof BLOB;
+                    CREATE INDEX updates_verification ON updates(verification, challenge_deadline);
+                    CREATE TABLE verifications (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT, lease_id TEXT NOT NULL, peer_id TEXT NOT NULL,
+                        round INTEGER NOT NULL, segment INTEGER NOT NULL, verifier TEXT NOT NULL, result TEXT NOT NULL,
+                        report TEXT NOT NULL, created_at REAL NOT NULL);
+                    CREATE INDEX verifications_peer ON verifications(peer_id);
+                    """)
+        }
         return m
     }
 }

@@ -8,6 +8,13 @@ public struct PeerRecord: Sendable, Equatable {
     public var createdAt: Double
     public var lastSeen: Double?
     public var revokedAt: Double?
+    /// Verified work: when and why the credential was suspended (nil: not suspended).
+    public var suspendedAt: Double? = nil
+    public var suspension: String? = nil
+    /// Consecutive clean verifications (sets the challenge rate).
+    public var auditClean: Int = 0
+    /// SHA-256 hex of the inner-optimizer state the peer's last stored update ended with.
+    public var innerState: String? = nil
 }
 
 /// A lease as stored: who got which work in which round.
@@ -25,6 +32,8 @@ public struct LeaseRecord: Sendable, Equatable {
     public var issuedAt: Double
     public var deadline: Double
     public var status: Status
+    /// Verified work: the inner-optimizer state digest (hex) the lease allows the peer to continue from.
+    public var innerState: String? = nil
 }
 
 /// An accepted update, exactly as folded into its round.
@@ -53,6 +62,43 @@ public struct AcceptedUpdateRecord: Sendable, Equatable {
     public var reason: String? = nil
     /// Clip factor applied at aggregation.
     public var clipScale: Double? = nil
+    /// Verified work: the envelope's commitment block (128 bytes), the challenge, and the verification state
+    /// (`unchallenged`, `challenged`, `verified`, `failed`, `unanswered`; nil when the campaign does not verify).
+    public var commitment: Data? = nil
+    public var challenge: UpdateChallenge? = nil
+    public var verification: String? = nil
+}
+
+/// Verification states of an update (`updates.verification`).
+public enum VerificationState {
+    public static let unchallenged = "unchallenged"
+    public static let challenged = "challenged"
+    public static let verified = "verified"
+    public static let failed = "failed"
+    public static let unanswered = "unanswered"
+}
+
+/// One verification as recorded (`coordinator audit`'s evidence).
+public struct VerificationRecord: Sendable, Equatable {
+    public var leaseID: String
+    public var peerID: String
+    public var round: UInt64
+    public var segment: Int
+    /// `first` or `second` (the independent re-execution before any penalty).
+    public var verifier: String
+    public var result: String
+    /// The `VerificationReport` as JSON.
+    public var report: String
+    public var createdAt: Double
+}
+
+/// What settling held credit did (`settleHeld`).
+public struct SettleResult: Sendable, Equatable {
+    /// GFLOP moved to the ledger.
+    public var released: Double = 0
+    public var releasedUpdates = 0
+    /// Updates whose challenge went unanswered.
+    public var unanswered: [String] = []
 }
 
 /// The defence's decision for one folded update, written when its round closes.
@@ -91,6 +137,8 @@ public struct FoldedUpdate: Sendable, Equatable {
     public var envelope: Data
     public var leaseID: String = ""
     public var peerID: String = ""
+    /// Verification state (`VerificationState`); credit of an update not yet verified is held.
+    public var verification: String? = nil
 }
 
 /// A round. Round 0 is the initial model (closed at init); round n ≥ 1 trains from `baseVersion`.

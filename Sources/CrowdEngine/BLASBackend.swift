@@ -1,5 +1,4 @@
 import CBLAS
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -20,7 +19,8 @@ public typealias SGEMMFunction = @convention(c) (
 /// variable is removed again, so child processes decide for themselves). An `OPENBLAS_CORETYPE` the operator
 /// set is respected and never changed. Whatever core runs must pass `GemmSelfCheck` against the naive GEMM
 /// before it is used; a core that fails, or a missing library, leaves the engine on `Gemm.gemmPortable`
-/// (correct, several times slower) and says why in `problem`.
+/// (correct, several times slower) and says why in `problem`. `CROWDTRAIN_BLAS=portable` asks for the portable GEMM
+/// outright (a second backend to compare with, e.g. `crowdtrain bench determinism`): OpenBLAS is then not loaded.
 public struct BLASBackend: Sendable {
     public enum Library: String, Sendable, Codable { case openblas, portable }
 
@@ -67,10 +67,12 @@ public struct BLASBackend: Sendable {
     /// The process's backend, loaded on first use.
     public static let shared: BLASBackend = load()
 
-    /// Thread count of the portable GEMM path (it is single-threaded; the engine's own loops read it).
-    static let portableThreads = Atomic<Int>(1)
-
     static func load() -> BLASBackend {
+        if let asked = getenv("CROWDTRAIN_BLAS").map({ String(cString: $0) }), asked.lowercased() == "portable" {
+            return portable(
+                selection: .fallback, requested: nil, error: nil,
+                problem: "CROWDTRAIN_BLAS=portable asked for the portable Swift GEMM (OpenBLAS not loaded)")
+        }
         let operatorCore = getenv("OPENBLAS_CORETYPE").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
         return resolve(
             operatorCoreType: operatorCore, cpu: .current, open: openOpenBLAS, selfCheck: GemmSelfCheck.maxRelativeError)

@@ -61,11 +61,12 @@ final class GPTActivations {
             return
         }
         let chunks = min(workers, count)
+        let portable = KernelOverride.portable
         // Chunks write disjoint memory; the closure does not outlive this call.
         withoutActuallyEscaping(body) { escaping in
             nonisolated(unsafe) let work = escaping
             DispatchQueue.concurrentPerform(iterations: chunks) { w in
-                work((w * count / chunks)..<((w + 1) * count / chunks), w)
+                KernelOverride.inherit(portable) { work((w * count / chunks)..<((w + 1) * count / chunks), w) }
             }
         }
     }

@@ -20,16 +20,15 @@ public enum Gemm {
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         if m == 0 || n == 0 { return }
-        guard let sgemm = BLASBackend.shared.sgemm else {
+        guard !KernelOverride.portable, let sgemm = BLASBackend.shared.sgemm else {
             gemmPortable(transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta,
                          c: c, ldc: ldc)
             return
         }
-        sgemm(
-            CblasRowMajor,
-            transA == .none ? CblasNoTrans : CblasTrans,
-            transB == .none ? CblasNoTrans : CblasTrans,
-            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        // One OpenBLAS thread per call, blocks of C fixed by the shape: bit-identical whatever the thread count.
+        GemmPartition.run(
+            sgemm, transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c,
+            ldc: ldc)
     }
 
     /// The engine's own GEMM (no BLAS): the fallback when OpenBLAS is missing or fails its self-check.
@@ -103,21 +102,16 @@ public enum Gemm {
 
 /// Process-wide compute thread settings.
 public enum ComputeThreads {
-    /// Sets how many threads the BLAS backend uses (OpenBLAS; the portable GEMM is single-threaded but the
-    /// engine's own parallel loops read `current`). Call before training; 1 is the benchmark default.
+    /// Sets how many threads the engine uses: large OpenBLAS products are split into shape-fixed blocks of C over
+    /// this many workers (`GemmPartition`; OpenBLAS itself always runs one thread per call), and the engine's own
+    /// parallel loops read `current`. The portable GEMM is single-threaded. Results are bit-identical for any
+    /// value. Call before training; 1 is the benchmark default.
     public static func set(_ n: Int) {
-        let n = max(1, n)
-        let backend = BLASBackend.shared
-        if let setThreads = backend.setThreads {
-            setThreads(Int32(n))
-        } else {
-            BLASBackend.portableThreads.store(n, ordering: .relaxed)
-        }
+        _ = GemmPartition.initialThreads
+        GemmPartition.requested.store(max(1, n), ordering: .relaxed)
     }
 
-    /// The thread count currently in use.
-    public static var current: Int {
-        if let getThreads = BLASBackend.shared.getThreads { return Int(getThreads()) }
-        return BLASBackend.portableThreads.load(ordering: .relaxed)
-    }
+    /// The thread count currently in use (before any `set`: OpenBLAS's default, e.g. `OPENBLAS_NUM_THREADS` or the
+    /// number of CPUs; 1 on the portable GEMM).
+    public static var current: Int { GemmPartition.threads }
 }

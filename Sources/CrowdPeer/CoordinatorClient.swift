@@ -118,6 +118,14 @@ public final class CoordinatorClient: Sendable {
         return try decode(Receipt.self, data, path: APIPath.update(leaseID))
     }
 
+    /// `PUT /v1/updates/{leaseID}/proof`: the answer to the upload's challenge (a `TrajectoryProof`).
+    public func putProof(leaseID: String, proof: Data) async throws -> ProofReceipt {
+        let (data, _) = try await bytes(
+            .PUT, APIPath.proof(leaseID), body: proof, auth: true, maxBytes: 1 << 16,
+            headers: [("Content-Type", ProtocolHeaders.octetStream)])
+        return try decode(ProofReceipt.self, data, path: APIPath.proof(leaseID))
+    }
+
     /// `GET /v1/updates/{leaseID}`: what became of this peer's update (pending, credited, or no credit and why).
     public func outcome(leaseID: String) async throws -> UpdateOutcome {
         try await json(.GET, APIPath.update(leaseID), body: Optional<Int>.none, auth: true)

@@ -23,13 +23,17 @@ public struct LeaseProgress: Sendable {
     public var optimizer: OptimizerState
     /// Unix seconds of the snapshot.
     public var savedAt: Double
+    /// Under verification: the trajectory's state digests recorded so far (`Trajectory.digestBytes`, 64 bytes a
+    /// leaf), so the resumed lease commits to its whole trajectory.
+    public var trajectoryDigests: [UInt8]
 
     public init(
         lease: Lease, steps: Int, lossSum: Double, samples: Int, seconds: Double, params: [Float],
-        optimizer: OptimizerState, savedAt: Double
+        optimizer: OptimizerState, savedAt: Double, trajectoryDigests: [UInt8] = []
     ) {
         self.lease = lease; self.steps = steps; self.lossSum = lossSum; self.samples = samples
         self.seconds = seconds; self.params = params; self.optimizer = optimizer; self.savedAt = savedAt
+        self.trajectoryDigests = trajectoryDigests
     }
 
     /// "step k/H", as shown in the daemon's lines.
@@ -40,6 +44,7 @@ extension LeaseProgress: Equatable {
     public static func == (a: LeaseProgress, b: LeaseProgress) -> Bool {
         a.lease == b.lease && a.steps == b.steps && a.lossSum.bitPattern == b.lossSum.bitPattern
             && a.samples == b.samples && a.seconds.bitPattern == b.seconds.bitPattern
+            && a.trajectoryDigests == b.trajectoryDigests
             && a.params.map(\.bitPattern) == b.params.map(\.bitPattern) && a.savedAt.bitPattern == b.savedAt.bitPattern
             && a.optimizer.kind == b.optimizer.kind && a.optimizer.step == b.optimizer.step
             && a.optimizer.buffers.map { $0.map(\.bitPattern) } == b.optimizer.buffers.map { $0.map(\.bitPattern) }

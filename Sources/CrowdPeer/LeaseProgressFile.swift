@@ -4,7 +4,7 @@ import Foundation
 
 /// `P/progress.bin`: the lease in progress (`LeaseProgress`), so a stopped or killed peer resumes it.
 ///
-/// `StateFile` framing (magic `CRWDPROG`, version 1, FNV-1a 64 checksum over everything) with sections:
+/// `StateFile` framing (magic `CRWDPRG2`, version 1, FNV-1a 64 checksum over everything) with sections:
 ///
 /// | # | content |
 /// |---|---|
@@ -13,12 +13,16 @@ import Foundation
 /// | 2 | parameters θ after `steps` steps, float32 × N |
 /// | 3 | optimizer kind, UTF-8 (`sgd`, `adamw`) |
 /// | 4 | optimizer step count, UInt64 LE |
-/// | 5… | optimizer buffers, float32 × N each (SGD: momentum; AdamW: m, v) |
+/// | 5 | trajectory digests recorded so far, 64 bytes a leaf (empty without verification) |
+/// | 6… | optimizer buffers, float32 × N each (SGD: momentum; AdamW: m, v) |
+///
+/// Files of the earlier layout (magic `CRWDPROG`: no section 5) are still read; they carry no digests.
 ///
 /// Replaced atomically (temp, fsync, rename, fsync dir). A torn, bit-flipped or inconsistent file throws
 /// `PeerError`: the daemon logs it, removes the file and trains the lease from its start.
 public enum LeaseProgressFile {
-    static let magic = "CRWDPROG"
+    static let magic = "CRWDPRG2"
+    static let magicV1 = "CRWDPROG"
 
     public static func encode(_ p: LeaseProgress) throws -> Data {
         let enc = JSONEncoder()
@@ -31,18 +35,20 @@ public enum LeaseProgressFile {
         counters.appendLE(p.savedAt.bitPattern)
         var parts: [StateFile.Part] = [
             .bytes(try enc.encode(p.lease)), .bytes(counters), .floats(p.params), .bytes(Data(p.optimizer.kind.utf8)),
-            .bytes(StateFile.uint64(UInt64(p.optimizer.step))),
+            .bytes(StateFile.uint64(UInt64(p.optimizer.step))), .bytes(Data(p.trajectoryDigests)),
         ]
         parts += p.optimizer.buffers.map(StateFile.Part.floats)
         return StateFile.encode(magic: magic, parts: parts)
     }
 
     public static func decode(_ data: Data, path: String = "progress.bin") throws -> LeaseProgress {
-        let s = try StateFile.decode(data, magic: magic, path: path)
+        let v1 = data.prefix(magicV1.utf8.count) == Data(magicV1.utf8)
+        let s = try StateFile.decode(data, magic: v1 ? magicV1 : magic, path: path)
         func malformed(_ why: String) -> PeerError {
             PeerError("\(path): \(why); the peer discards this file and trains the lease from its start")
         }
-        guard s.count >= 5 else { throw malformed("\(s.count) sections, expected at least 5") }
+        let first = v1 ? 5 : 6
+        guard s.count >= first else { throw malformed("\(s.count) sections, expected at least \(first)") }
         guard let lease = try? JSONDecoder().decode(Lease.self, from: s[0]) else {
             throw malformed("the lease does not decode")
         }
@@ -57,8 +63,10 @@ public enum LeaseProgressFile {
         guard let kind = String(data: s[3], encoding: .utf8), let step = StateFile.uint64(from: s[4]),
               step <= UInt64(Int.max)
         else { throw malformed("bad optimizer header") }
+        let digests = v1 ? [] : [UInt8](s[5])
+        guard digests.count % 64 == 0 else { throw malformed("bad trajectory digests") }
         var buffers: [[Float]] = []
-        for section in s[5...] {
+        for section in s[first...] {
             guard let b = StateFile.floats(from: section), b.count == params.count else {
                 throw malformed("an optimizer buffer does not match the \(params.count) parameters")
             }
@@ -68,7 +76,7 @@ public enum LeaseProgressFile {
             lease: lease, steps: Int(steps), lossSum: Double(bitPattern: loss), samples: Int(samples),
             seconds: Double(bitPattern: seconds), params: params,
             optimizer: OptimizerState(kind: kind, step: Int(step), buffers: buffers),
-            savedAt: Double(bitPattern: savedAt))
+            savedAt: Double(bitPattern: savedAt), trajectoryDigests: digests)
     }
 
     /// Writes atomically.

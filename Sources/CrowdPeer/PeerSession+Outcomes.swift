@@ -6,13 +6,25 @@ extension PeerSession {
     /// records each decision: in `status.json` (the receipt's status, reason, and the lifetime credit) and as a
     /// line of `P/outcomes.jsonl`. Failures are not errors: the next cycle asks again.
     func refreshOutcomes() async {
-        let pending = status.lastReceipts.indices.filter { status.lastReceipts[$0].status == UpdateOutcome.pending }
+        let open = [UpdateOutcome.pending, UpdateOutcome.held]
+        let pending = status.lastReceipts.indices.filter { open.contains(status.lastReceipts[$0].status ?? "") }
         guard !pending.isEmpty else { return }
         var changed = false
         for i in pending {
             let leaseID = status.lastReceipts[i].leaseID
-            guard let outcome = try? await client.outcome(leaseID: leaseID), outcome.status != UpdateOutcome.pending
+            guard let outcome = try? await client.outcome(leaseID: leaseID),
+                  outcome.status != status.lastReceipts[i].status
             else { continue }
+            if outcome.status == UpdateOutcome.pending { continue }
+            if outcome.status == UpdateOutcome.held {
+                // Aggregated; verification (or the audit window) still holds its credit.
+                status.lastReceipts[i].status = outcome.status
+                output(
+                    String(format: "round %llu · lease %@ · aggregated; %.2f GFLOP held until verified", outcome.round,
+                           String(leaseID.prefix(8)), outcome.heldCredit ?? 0))
+                changed = true
+                continue
+            }
             status.lastReceipts[i].status = outcome.status
             status.lastReceipts[i].credit = outcome.credit
             status.lastReceipts[i].reason = outcome.reason

@@ -2,6 +2,7 @@ import CrowdCodec
 import CrowdData
 import CrowdEngine
 import CrowdProtocol
+import CrowdVerification
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -31,6 +32,10 @@ final class PeerSession {
     var lastWrittenState: PeerStatus.State?
     /// Decoded shards of recent leases (a peer often gets the same shards again).
     var decodedShards: [String: ShardPayload] = [:]
+    /// Verified work: the trajectory of the update being uploaded (its states answer the upload's challenge).
+    var heldTrajectory: (leaseID: String, trajectory: Trajectory)?
+    /// The proof being sent while the next lease trains (lease, segment, bytes; the task's failure, if any).
+    var proofInFlight: (String, Int, Int, Task<String?, Never>)?
     /// Suspend notes already logged (e.g. "idle detection unavailable").
     var notesShown: Set<String> = []
     /// Most decoded shards kept in memory.
@@ -92,6 +97,17 @@ final class PeerSession {
         for name in StaleTemporaryFiles.sweep([paths.root, paths.modelCache, paths.shardCache]) {
             logger.info("removed \(name), left by a process that was killed while writing it")
         }
+        do {
+            try await work()
+        } catch {
+            await finishProof()
+            throw error
+        }
+        await finishProof()  // a proof still being sent goes out before the daemon stops
+    }
+
+    /// The work cycle: re-send, outcomes, lease, train, encode, upload.
+    func work() async throws {
         while !stopping {
             if let max = config.maxLeases, finishedLeases >= max { return }
             await waitWhileSuspended()
@@ -123,6 +139,8 @@ final class PeerSession {
         switch error.apiCode {
         case .unauthorized?, .revoked?:
             throw PeerError("the coordinator refused this peer's credential (\(error)); join again with a new invite")
+        case .suspended?:
+            throw PeerError("the coordinator suspended this peer (\(error.message)); the daemon stops")
         default:
             break
         }
@@ -374,13 +392,22 @@ final class PeerSession {
         } catch {
             logger.warning("\(error); starting from a zero residual")
         }
-        guard let base = Self.bytes(hex: lease.modelVersion), base.count == 32 else {
+        guard let base = Hex.bytes(lease.modelVersion), base.count == 32 else {
             throw PeerError("model version '\(lease.modelVersion)' is not a SHA-256 hex digest")
         }
         let codec = try CodecSpec(parsing: lease.codec)
-        let header = EnvelopeHeader(
+        var header = EnvelopeHeader(
             schemaHash: work.schemaHash, round: lease.round, baseModel: base, codec: codec,
             elementCount: work.delta.count)
+        if let trajectory = work.trajectory {
+            guard let commitment = trajectory.commitment(samples: lease.samples) else {
+                throw PeerError("lease \(lease.leaseID.prefix(8))'s trajectory is incomplete; it cannot be committed")
+            }
+            header.commitment = commitment
+            heldTrajectory = (lease.leaseID, trajectory)
+        } else {
+            heldTrajectory = nil
+        }
         let envelope = try feedback.encode(work.delta, header: header, level: Int32(clamping: lease.codecLevel))
         let info = PendingUpdate.Info(
             leaseID: lease.leaseID, round: lease.round, modelVersion: lease.modelVersion, schemaHash: work.schemaHash,
@@ -445,6 +472,7 @@ final class PeerSession {
     }
 
     func upload(_ pending: PendingUpdate) async throws {
+        await finishProof()
         let info = pending.info
         setState(.uploading)
         status.round = info.round
@@ -457,6 +485,7 @@ final class PeerSession {
         do {
             let receipt = try await client.putUpdate(leaseID: info.leaseID, envelope: pending.envelope, trainLoss: info.loss)
             backoff.reset()
+            defer { heldTrajectory = nil }
             if let stored = receipt.sha256, stored != ArtifactCache.sha256Hex(pending.envelope) {
                 // The coordinator stored other bytes than these under this lease: keep pending.bin, report.
                 throw PeerError(
@@ -489,6 +518,7 @@ final class PeerSession {
                     + (pendingCredit
                         ? "accepted; credit is decided when round \(receipt.round) is aggregated"
                         : String(format: "accepted (%.2f GFLOP credit)", receipt.credit)))
+            if let challenge = receipt.challenge { await answer(challenge, leaseID: info.leaseID) }
         } catch let error as CoordinatorClientError where !error.retryable && error.apiCode != .unauthorized
             && error.apiCode != .revoked
         {
@@ -505,25 +535,38 @@ final class PeerSession {
         }
     }
 
-    static func bytes(hex: String) -> [UInt8]? {
-        let u = Array(hex.utf8)
-        guard u.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(u.count / 2)
-        func nib(_ c: UInt8) -> UInt8? {
-            switch c {
-            case 48...57: return c - 48
-            case 97...102: return c - 87
-            case 65...70: return c - 55
-            default: return nil
+    /// Starts sending the proof the upload's challenge asks for, from the trajectory held since training, while the
+    /// daemon goes on with its next lease (`finishProof` collects the result before the next upload). Without the
+    /// trajectory (the daemon restarted since), says so: that update's credit is forfeited, nothing more.
+    func answer(_ challenge: UpdateChallenge, leaseID: String) async {
+        await finishProof()
+        guard let held = heldTrajectory, held.leaseID == leaseID, let proof = held.trajectory.proof(segment: challenge.segment)
+        else {
+            output("lease \(leaseID.prefix(8)) · challenged (segment \(challenge.segment)), but its trajectory is no "
+                + "longer held (the daemon restarted since training): this update's credit will be forfeited")
+            return
+        }
+        let body = proof.encoded(), client = self.client
+        proofInFlight = (leaseID, challenge.segment, body.count, Task {
+            do {
+                _ = try await client.putProof(leaseID: leaseID, proof: body)
+                return nil
+            } catch {
+                return "\(error)"
             }
+        })
+    }
+
+    /// Waits for the proof being sent, if any, and reports it.
+    func finishProof() async {
+        guard let (leaseID, segment, bytes, task) = proofInFlight else { return }
+        proofInFlight = nil
+        if let failure = await task.value {
+            output("lease \(leaseID.prefix(8)) · the proof for segment \(segment) was not accepted: \(failure)")
+            return
         }
-        var i = 0
-        while i < u.count {
-            guard let h = nib(u[i]), let l = nib(u[i + 1]) else { return nil }
-            out.append(h << 4 | l)
-            i += 2
-        }
-        return out
+        status.lifetime.bytesUp += bytes
+        suspend.record(bytes: bytes)
+        output("lease \(leaseID.prefix(8)) · challenged segment \(segment): proof sent (\(ByteCount.format(bytes)))")
     }
 }

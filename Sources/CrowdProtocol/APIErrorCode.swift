@@ -50,4 +50,15 @@ public enum APIErrorCode: String, Codable, Sendable, CaseIterable {
     case unavailable
     /// Too many requests from this address or credential, or too many join attempts (429, with `Retry-After`).
     case rateLimited = "rate_limited"
+    /// Verified work: the campaign verifies work and the envelope carries no trajectory commitment (422). Update
+    /// crowdtrain.
+    case missingCommitment = "missing_commitment"
+    /// The commitment's claims (steps, samples, segment length, start optimizer state) are not the lease's (422).
+    /// Honest software never sends this: it is recorded as evidence and the credential is suspended.
+    case commitmentMismatch = "commitment_mismatch"
+    /// The peer's credential is suspended after its work failed verification (403); `coordinator audit` shows the
+    /// evidence and may invite the volunteer again.
+    case suspended
+    /// No challenge is open for this update (it was not challenged, or its proof was already received) (409).
+    case noChallenge = "no_challenge"
 }

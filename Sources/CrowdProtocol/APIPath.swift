@@ -14,6 +14,8 @@ public enum APIPath {
     public static func shard(_ id: String) -> String { "/v1/shards/\(id)" }
     /// `PUT`: the update envelope for lease `leaseID`; `GET`: its `UpdateOutcome` (pending, credited or not).
     public static func update(_ leaseID: String) -> String { "/v1/updates/\(leaseID)" }
+    /// `PUT`: the answer to the upload's challenge (a `TrajectoryProof`, Docs/WireFormats.md).
+    public static func proof(_ leaseID: String) -> String { "/v1/updates/\(leaseID)/proof" }
     /// `GET`: up to `limit` evaluations of rounds after `after` (from the first when nil).
     public static func evaluations(after: UInt64?, limit: Int) -> String {
         "/v1/evaluations?limit=\(limit)" + (after.map { "&after=\($0)" } ?? "")

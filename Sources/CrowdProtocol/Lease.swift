@@ -39,6 +39,8 @@ public struct Lease: Codable, Sendable, Equatable {
     public var deadline: Double
     /// Weight the coordinator will give this update: steps × batch (× block for the GPT).
     public var samples: Int
+    /// Verified work: how the peer commits to its trajectory (nil: the campaign does not verify).
+    public var verification: LeaseVerification?
 
     public init(
         leaseID: String, round: UInt64, modelVersion: String, schemaHash: UInt64, workload: String,
@@ -65,7 +67,7 @@ public struct Lease: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case leaseID, round, modelVersion, schemaHash, workload, modelKind, shardIDs, steps, batch, block
-        case inner, codec, codecLevel, seed, deadline, samples
+        case inner, codec, codecLevel, seed, deadline, samples, verification
     }
 
     public init(from decoder: any Decoder) throws {
@@ -86,6 +88,7 @@ public struct Lease: Codable, Sendable, Equatable {
         seed = try c.decode(DecimalUInt64.self, forKey: .seed).value
         deadline = try c.decode(Double.self, forKey: .deadline)
         samples = try c.decode(Int.self, forKey: .samples)
+        verification = try c.decodeIfPresent(LeaseVerification.self, forKey: .verification)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -106,5 +109,20 @@ public struct Lease: Codable, Sendable, Equatable {
         try c.encode(DecimalUInt64(seed), forKey: .seed)
         try c.encode(deadline, forKey: .deadline)
         try c.encode(samples, forKey: .samples)
+        try c.encodeIfPresent(verification, forKey: .verification)
+    }
+}
+
+/// What a lease asks of the peer's trajectory commitment (Docs/Protocol.md "Verified work").
+public struct LeaseVerification: Codable, Sendable, Equatable {
+    /// The peer hashes its model and inner-optimizer state before step 0 and after every `segmentSteps` steps.
+    public var segmentSteps: Int
+    /// SHA-256 hex of the inner optimizer state this peer may continue from (the end state its last stored update
+    /// committed to); nil: the lease starts from a fresh optimizer. A peer holding any other state starts fresh.
+    public var innerState: String?
+
+    public init(segmentSteps: Int, innerState: String? = nil) {
+        self.segmentSteps = segmentSteps
+        self.innerState = innerState
     }
 }

@@ -22,6 +22,9 @@ public struct Receipt: Codable, Sendable, Equatable {
     /// SHA-256 hex of the upload body the coordinator stored; the peer checks it against what it sent.
     /// Optional on the wire (absent from coordinators before it was added).
     public var sha256: String?
+    /// Verified work: the segment of the committed trajectory the peer must reveal
+    /// (`PUT /v1/updates/{leaseID}/proof`) before `deadline`; nil when this update was not sampled for a challenge.
+    public var challenge: UpdateChallenge?
 
     public init(
         receiptID: String, leaseID: String, round: UInt64, samples: Int, credit: Double, acceptedAt: Double,
@@ -35,5 +38,30 @@ public struct Receipt: Codable, Sendable, Equatable {
         self.samples = samples
         self.credit = credit
         self.acceptedAt = acceptedAt
+    }
+}
+
+/// A challenge of one segment of an update's committed trajectory (Docs/Protocol.md "Verified work").
+public struct UpdateChallenge: Codable, Sendable, Equatable {
+    /// Segment index: the peer reveals the states at leaves `segment` and `segment + 1` and the final state.
+    public var segment: Int
+    /// Unix seconds by which the proof must arrive; later, the update's credit is forfeited.
+    public var deadline: Double
+
+    public init(segment: Int, deadline: Double) {
+        self.segment = segment
+        self.deadline = deadline
+    }
+}
+
+/// The coordinator's answer to a proof upload.
+public struct ProofReceipt: Codable, Sendable, Equatable {
+    public var leaseID: String
+    /// `received` (verification runs in the background; `GET /v1/updates/{leaseID}` tells the result).
+    public var status: String
+
+    public init(leaseID: String, status: String) {
+        self.leaseID = leaseID
+        self.status = status
     }
 }

@@ -22,6 +22,10 @@ public struct UpdateOutcome: Codable, Sendable, Equatable {
     public var norm: Double?
     /// Clipping factor applied before aggregation (1 = not clipped), once aggregated.
     public var clipScale: Double?
+    /// Verified work: `unchallenged`, `challenged`, `verified`, `failed` or `unanswered` (nil without verification).
+    public var verification: String?
+    /// Credit computed at aggregation and held (status `held`), in GFLOP.
+    public var heldCredit: Double?
 
     public init(
         leaseID: String, round: UInt64, status: String, credit: Double, samples: Int, reason: String? = nil,
@@ -41,4 +45,8 @@ public struct UpdateOutcome: Codable, Sendable, Equatable {
     public static let pending = "pending"
     public static let credited = "credited"
     public static let noCredit = "no_credit"
+    /// Aggregated; the credit is held until the update is verified or its audit window passes.
+    public static let held = "held"
+    /// Held credit that was lost: the peer failed a verification, or left its challenge unanswered.
+    public static let forfeited = "forfeited"
 }

@@ -7,11 +7,20 @@ extension BatchSampler {
     /// targets shifted by one byte.
     /// - Precondition: the corpus holds more than `block + 1` bytes.
     public static func text(_ corpus: TextCorpus, batch: Int, block: Int, seed: UInt64) -> () -> Batch {
+        textStream(corpus, batch: batch, block: block, seed: seed).next
+    }
+
+    /// `text` as a stream that can also skip batches (draws their offsets, gathers nothing).
+    public static func textStream(_ corpus: TextCorpus, batch: Int, block: Int, seed: UInt64) -> BatchStream {
         precondition(batch >= 1 && block >= 1, "batch and block must be at least 1")
-        var rng = SeededRNG(seed: seed)
-        return {
-            .tokens(corpus.batch(offsets: corpus.randomOffsets(batch, block: block, rng: &rng), block: block))
+        final class State {
+            var rng: SeededRNG
+            init(seed: UInt64) { rng = SeededRNG(seed: seed) }
         }
+        let s = State(seed: seed)
+        return BatchStream(
+            next: { .tokens(corpus.batch(offsets: corpus.randomOffsets(batch, block: block, rng: &s.rng), block: block)) },
+            skip: { _ = corpus.randomOffsets(batch, block: block, rng: &s.rng) })
     }
 
     /// `count` fixed text batches drawn from a generator seeded with `seed` (the same batches at

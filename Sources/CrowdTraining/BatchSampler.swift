@@ -8,19 +8,30 @@ public enum BatchSampler {
     /// each epoch is dropped (PyTorch `drop_last=True`). Pixels are scaled to [0, 1].
     /// - Precondition: `1 ≤ batch ≤ dataset.count`.
     public static func images(_ dataset: ImageDataset, batch: Int, seed: UInt64) -> () -> Batch {
+        imageStream(dataset, batch: batch, seed: seed).next
+    }
+
+    /// `images` as a stream that can also skip batches without gathering them (a verifier starting mid-lease).
+    public static func imageStream(_ dataset: ImageDataset, batch: Int, seed: UInt64) -> BatchStream {
         precondition(batch >= 1 && batch <= dataset.count, "batch \(batch) must be in 1…\(dataset.count)")
-        var rng = SeededRNG(seed: seed)
-        var order: [Int] = []
-        var position = 0
-        return {
-            if position + batch > order.count {
-                order = rng.permutation(dataset.count)
-                position = 0
-            }
-            let b = dataset.batch(order[position..<(position + batch)])
-            position += batch
-            return .images(b)
+        final class State {
+            var rng: SeededRNG
+            var order: [Int] = []
+            var position = 0
+            init(seed: UInt64) { rng = SeededRNG(seed: seed) }
         }
+        let s = State(seed: seed)
+        func advance() -> Range<Int> {
+            if s.position + batch > s.order.count {
+                s.order = s.rng.permutation(dataset.count)
+                s.position = 0
+            }
+            defer { s.position += batch }
+            return s.position..<(s.position + batch)
+        }
+        return BatchStream(
+            next: { .images(dataset.batch(s.order[advance()])) },
+            skip: { _ = advance() })
     }
 
     /// Test/evaluation batches over the whole dataset in order (the last one may be smaller).
@@ -29,4 +40,18 @@ public enum BatchSampler {
             .images(dataset.batch($0..<min($0 + batch, dataset.count)))
         }
     }
+}
+
+/// A seeded batch stream: `next` draws a batch; `skip` advances the stream by one batch exactly as `next` would,
+/// without gathering it.
+public final class BatchStream {
+    public let next: () -> Batch
+    let skipOne: () -> Void
+
+    public init(next: @escaping () -> Batch, skip: @escaping () -> Void) {
+        self.next = next
+        self.skipOne = skip
+    }
+
+    public func skip(_ n: Int) { for _ in 0..<max(0, n) { skipOne() } }
 }

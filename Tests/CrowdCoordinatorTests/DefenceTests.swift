@@ -3,6 +3,7 @@ import CrowdData
 import CrowdEngine
 import CrowdProtocol
 import CrowdTraining
+import CrowdVerification
 import Foundation
 import Testing
 
@@ -322,6 +323,7 @@ import Testing
         #expect(config.probeSamples == defaults.probeSamples)
         #expect(config.inner == defaults.inner && config.outer == defaults.outer)
         #expect(config.transport == defaults.transport)
+        #expect(config.verification == defaults.verification)
     }
 
     @Test func badDefenceAndAggregatorKeysAreRefusedWithTheKeyNamed() throws {
@@ -332,5 +334,8 @@ import Testing
         var c = CampaignConfig(workload: .fmnistMLP)
         c.defence.clipMultiplier = 0.5
         #expect { try c.validate() } throws: { "\($0)".contains("defence.clipMultiplier") }
+        var v = CampaignConfig(workload: .fmnistMLP)
+        v.verification.segmentSteps = 0
+        #expect { try v.validate() } throws: { "\($0)".contains("verification.segmentSteps") }
     }
 }

@@ -10,7 +10,7 @@ import Testing
         defer { tc.remove() }
         let paths = CampaignPaths(directory: tc.directory)
         let store = try SQLiteStore(path: paths.database)
-        #expect(try store.appliedMigrations() == ["2026-11-26-initial", "2026-11-27-folded-round", "2026-12-05-credit-on-aggregation", "2026-12-07-bounded-rejections"])
+        #expect(try store.appliedMigrations() == ["2026-11-26-initial", "2026-11-27-folded-round", "2026-12-05-credit-on-aggregation", "2026-12-07-bounded-rejections", "2026-12-08-verified-work"])
         #expect(try store.integrityCheck() == "ok")
         #expect(try store.currentRound()?.number == 1)
         #expect(try store.evaluations().map(\.round) == [0])

@@ -58,6 +58,8 @@ struct TestCampaign {
         // the plain mean and no copy/probe/clip rules; the defence has its own tests (DefenceTests).
         config.aggregator = .mean
         config.defence = TestCampaign.mechanicsDefence
+        // Synthetic deltas carry no trajectory: verified work has its own tests (VerifiedWorkTests), which turn it on.
+        config.verification.enabled = false
         configure(&config)
         let clock = ManualClock()
         _ = try CampaignInitializer.create(
@@ -105,7 +107,7 @@ struct TestCampaign {
 /// `exact: true` sends the values unchanged.
 func envelope(
     _ values: [Float], lease: Lease, base: Data, codec: CodecSpec = .fp32, round: UInt64? = nil,
-    schemaHash: UInt64? = nil, baseModel: [UInt8]? = nil, exact: Bool = false
+    schemaHash: UInt64? = nil, baseModel: [UInt8]? = nil, exact: Bool = false, commitment: WorkCommitment? = nil
 ) throws -> Data {
     var values = values
     if !exact, !values.isEmpty {
@@ -114,7 +116,8 @@ func envelope(
     }
     let header = EnvelopeHeader(
         schemaHash: schemaHash ?? lease.schemaHash, round: round ?? lease.round,
-        baseModel: baseModel ?? Secrets.sha256(base), codec: codec, elementCount: values.count)
+        baseModel: baseModel ?? Secrets.sha256(base), codec: codec, elementCount: values.count,
+        commitment: commitment)
     return try UpdateEnvelope.encode(values, header: header)
 }
 

@@ -56,6 +56,10 @@ struct NetworkTests {
         #expect(accuracy.count == 4, "\(accuracy)")
         #expect(accuracy.last! > accuracy.first! + 0.1, "test accuracy did not improve: \(accuracy)")
         #expect(stats.contributors.count == 2 && stats.contributors.allSatisfy { $0.acceptedUpdates == 3 })
+        // Verified work over TLS: new peers' updates are all challenged; the daemons answered and every proof checked.
+        let verification = try SQLiteStore(path: CampaignPaths(directory: campaign.coordinatorDir).database)
+            .verificationCounts()
+        #expect(verification == [VerificationState.verified: 6], "\(verification)")
         for (k, out) in lines.enumerated() {
             let peer = PeerPaths(root: campaign.peerDir(k + 1))
             let s = try #require(PeerStatus.read(from: peer.status))
@@ -80,6 +84,8 @@ struct NetworkTests {
         let invites = try campaign.invites(2)
         var coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
         _ = try await runPeers(campaign, coordinator, invites: invites, leases: 2)
+        // The last upload's reply comes before its round closes: settle the queued close first.
+        await coordinator.app.coordinator.waitForEvaluations()
         let before = try await coordinator.app.coordinator.status()
         await coordinator.stop()
         #expect(before.roundsCompleted == 2)
@@ -189,9 +195,10 @@ struct NetworkTests {
             }
             let work = try #require(try LeaseTrainer.train(lease: lease, checkpoint: checkpoint, shards: shards))
             var feedback = ErrorFeedback(count: work.delta.count)
-            let header = EnvelopeHeader(
+            var header = EnvelopeHeader(
                 schemaHash: work.schemaHash, round: lease.round, baseModel: hexBytes(lease.modelVersion),
                 codec: try CodecSpec(parsing: lease.codec), elementCount: work.delta.count)
+            header.commitment = work.trajectory?.commitment(samples: lease.samples)
             let envelope = try feedback.encode(work.delta, header: header)
             let pending = PendingUpdate(
                 info: .init(

@@ -3,6 +3,7 @@ import CrowdData
 import CrowdEngine
 import CrowdPeer
 import CrowdTraining
+import CrowdVerification
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -22,7 +23,7 @@ struct TestCampaign {
     ///   - transport: the HTTPS edge's limits (default: the campaign defaults).
     init(
         peersPerRound: Int = 2, rounds: Int = 3, localSteps: Int = 20, leaseSeconds: Double = 30,
-        transport: TransportLimits = .standard
+        transport: TransportLimits = .standard, verification: VerificationConfig = VerificationConfig()
     ) throws {
         root = NSTemporaryDirectory() + "crowdtrain-it-\(UInt64.random(in: 0...UInt64.max))"
         var config = CampaignConfig(workload: .fmnistMLP, name: "integration")
@@ -40,6 +41,7 @@ struct TestCampaign {
         config.leaseSeconds = leaseSeconds
         config.evalSamples = 128
         config.transport = transport
+        config.verification = verification
         let model = try JSONEncoder().encode(MLPConfig(inputs: 16, hidden: [8], classes: 2))
         _ = try CampaignInitializer.create(
             directory: coordinatorDir, config: config,

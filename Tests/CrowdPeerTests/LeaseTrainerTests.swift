@@ -3,6 +3,7 @@ import CrowdEngine
 import CrowdProtocol
 import CrowdTraining
 import Foundation
+import CrowdVerification
 import Testing
 
 @testable import CrowdPeer
@@ -128,7 +129,7 @@ import Testing
 
     @Test func concatenatesShards() throws {
         let a = Self.images(count: 10, seed: 1), b = Self.images(count: 6, seed: 2)
-        let c = try LeaseTrainer.concatenate([a, b])
+        let c = try LeaseProgram.concatenate([a, b])
         #expect(c.count == 16 && c.labels.count == 16 && c.pixels == a.pixels + b.pixels)
     }
 
