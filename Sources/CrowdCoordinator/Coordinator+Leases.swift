@@ -113,7 +113,8 @@ extension Coordinator {
         if config.verification.enabled && now - lastSettle >= 1 {
             lastSettle = now
             let finished = machine.phase == .finished
-            try settleHeldCredit(closedRound: finished ? machine.round : machine.round - 1, finished: finished)
+            let closed = finished ? machine.round : machine.round - min(machine.round, 1)
+            try settleHeldCredit(closedRound: closed, finished: finished)
         }
     }
 

@@ -15,12 +15,16 @@ public struct MemoryEstimate: Sendable, Equatable, CustomStringConvertible {
     public var activationBytes: Int
     /// The daemon itself (runtime, TLS, HTTP client, decoded shards).
     public var baselineBytes: Int
+    /// Verified work: the trajectory's states kept to answer a challenge (params + optimizer at every leaf) and the
+    /// encoded proof; 0 when the lease does not ask for a commitment.
+    public var trajectoryBytes: Int = 0
 
-    public var total: Int { parameterBytes + optimizerBytes + activationBytes + baselineBytes }
+    public var total: Int { parameterBytes + optimizerBytes + activationBytes + baselineBytes + trajectoryBytes }
 
     public var description: String {
         "\(MemoryGuard.mib(total)) (\(parameters) parameters: \(MemoryGuard.mib(parameterBytes)) of parameter copies, "
             + "\(MemoryGuard.mib(optimizerBytes)) optimizer state, \(MemoryGuard.mib(activationBytes)) activations, "
+            + (trajectoryBytes > 0 ? "\(MemoryGuard.mib(trajectoryBytes)) trajectory for verification, " : "")
             + "\(MemoryGuard.mib(baselineBytes)) for the daemon)"
     }
 }
@@ -87,11 +91,18 @@ public enum MemoryGuard {
             baselineBytes: baselineBytes)
     }
 
-    /// The estimate for a lease of `checkpoint`.
+    /// The estimate for a lease of `checkpoint` (with its trajectory when the lease asks for verification).
     public static func estimate(_ checkpoint: Checkpoint, lease: Lease, threads: Int) throws -> MemoryEstimate {
-        try estimate(
+        var e = try estimate(
             kind: checkpoint.kind, configJSON: checkpoint.configJSON, parameters: checkpoint.params.count,
             batch: lease.batch, block: lease.block, optimizer: lease.inner.kind, threads: threads)
+        if let v = lease.verification, v.segmentSteps >= 1, lease.steps >= 1 {
+            let leaves = (lease.steps + v.segmentSteps - 1) / v.segmentSteps + 1
+            let perState = (1 + (lease.inner.kind == "adamw" ? 2 : 1)) * checkpoint.params.count * MemoryLayout<Float>.size
+            // Every leaf's state, and a proof of two states plus the final parameters.
+            e.trajectoryBytes = (leaves + 2) * perState + checkpoint.params.count * MemoryLayout<Float>.size
+        }
+        return e
     }
 
     /// Throws `MemoryGuardError` when the lease would need more than `limit` bytes (nil: no limit).

@@ -31,6 +31,13 @@ import Testing
         #expect(e.total == e.parameterBytes + e.optimizerBytes + e.activationBytes + MemoryGuard.baselineBytes)
         let adam = try MemoryGuard.estimate(checkpoint, lease: lease(batch: 64, optimizer: "adamw"), threads: 1)
         #expect(adam.optimizerBytes == 8 * n)
+        // Verified work: 20 steps committed every 2 keep 11 states (params + momentum) and a proof's 2 + θ_H.
+        var verified = lease(batch: 64)
+        verified.steps = 20
+        verified.verification = LeaseVerification(segmentSteps: 2)
+        let v = try MemoryGuard.estimate(checkpoint, lease: verified, threads: 1)
+        #expect(e.trajectoryBytes == 0 && v.trajectoryBytes == (11 + 2) * 2 * 4 * n + 4 * n)
+        #expect(v.total == e.total + v.trajectoryBytes && v.description.contains("trajectory for verification"))
     }
 
     @Test func gptEstimateGrowsWithBatchAndBlock() throws {
