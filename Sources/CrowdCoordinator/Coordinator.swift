@@ -186,7 +186,6 @@ public actor Coordinator {
             .init(
                 verifier: SegmentVerifier(
                     tolerance: config.verification.tolerance, updateTolerance: config.verification.updateTolerance),
-                logger: log,
                 onResult: { [weak coordinator] job, report in
                     // The verifier's own thread waits until the actor recorded the result, so an idle queue means
                     // every verdict is in the database.

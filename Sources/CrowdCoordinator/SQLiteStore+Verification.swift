@@ -8,8 +8,6 @@ public protocol VerificationRepository: Sendable {
     /// Records that the proof of a challenged update arrived (the proof itself goes to the verifier in memory);
     /// false when the update is not awaiting one.
     func recordProof(leaseID: String, at time: Double) throws -> Bool
-    /// The proof kept as evidence of a failed verification, if any.
-    func proof(leaseID: String) throws -> Data?
     /// In ONE transaction: records the verification's evidence; when `final`, sets the update's verification state
     /// (`verified` or `failed`; a failed update keeps `proof` as evidence), moves a held verified update's credit to
     /// the ledger, and updates the peer's audit record (clean + 1, or 0). Returns the GFLOP released.
@@ -27,8 +25,6 @@ public protocol VerificationRepository: Sendable {
     func settleHeld(closedRound: UInt64, windowRounds: Int, finished: Bool, now: Double) throws -> SettleResult
     /// The newest `limit` verifications (all peers, or one), newest first.
     func verifications(peerID: String?, limit: Int) throws -> [VerificationRecord]
-    /// Suspended peers.
-    func suspendedPeers() throws -> [PeerRecord]
     /// Counts of updates by verification state.
     func verificationCounts() throws -> [String: Int]
 }
@@ -51,11 +47,6 @@ extension SQLiteStore: VerificationRepository {
         }
     }
 
-    public func proof(leaseID: String) throws -> Data? {
-        try pool.read { db in
-            try Data.fetchOne(db, sql: "SELECT proof FROM updates WHERE lease_id = ?", arguments: [leaseID])
-        }
-    }
 
     public func recordVerification(_ v: VerificationRecord, final: Bool, passed: Bool, proof: Data?, at time: Double)
         throws -> Double
@@ -153,17 +144,11 @@ extension SQLiteStore: VerificationRepository {
                 result.unanswered.append(id)
             }
             let before = Int64(clamping: Int64(bitPattern: closedRound) - Int64(windowRounds))
-            let (count, released) = try (
-                Int.fetchOne(db, sql: "SELECT COUNT(*) FROM updates WHERE status = 'held'") ?? 0,
-                Self.release(
-                    where: """
-                        status = 'held' AND (verification = 'verified' OR (verification = 'unchallenged'
-                            AND (? = 1 OR folded_round <= ?)))
-                        """, [finished ? 1 : 0, before], at: now, db)
-            )
-            let left = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM updates WHERE status = 'held'") ?? 0
-            result.released = released
-            result.releasedUpdates = count - left
+            result.released = try Self.release(
+                where: """
+                    status = 'held' AND (verification = 'verified' OR (verification = 'unchallenged'
+                        AND (? = 1 OR folded_round <= ?)))
+                    """, [finished ? 1 : 0, before], at: now, db)
             return result
         }
     }
@@ -186,12 +171,6 @@ extension SQLiteStore: VerificationRepository {
             verifier: row["verifier"], result: row["result"], report: row["report"], createdAt: row["created_at"])
     }
 
-    public func suspendedPeers() throws -> [PeerRecord] {
-        try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM peers WHERE suspended_at IS NOT NULL ORDER BY suspended_at")
-                .map(Self.peer)
-        }
-    }
 
     public func verificationCounts() throws -> [String: Int] {
         try pool.read { db in

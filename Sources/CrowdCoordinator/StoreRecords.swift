@@ -96,7 +96,6 @@ public struct VerificationRecord: Sendable, Equatable {
 public struct SettleResult: Sendable, Equatable {
     /// GFLOP moved to the ledger.
     public var released: Double = 0
-    public var releasedUpdates = 0
     /// Updates whose challenge went unanswered.
     public var unanswered: [String] = []
 }

@@ -4,7 +4,6 @@ import CrowdEngine
 import CrowdProtocol
 import CrowdVerification
 import Foundation
-import Logging
 import Synchronization
 
 /// Runs challenged segments' re-executions off the coordinator actor, one at a time on a dedicated thread (like
@@ -34,7 +33,6 @@ final class WorkVerifierQueue: Sendable {
 
     struct Context: Sendable {
         var verifier: SegmentVerifier
-        var logger: Logger
         var onResult: @Sendable (Job, VerificationReport) -> Void
     }
 
@@ -43,9 +41,6 @@ final class WorkVerifierQueue: Sendable {
         var queue: [Job] = []
         var running = false
         var waiters: [CheckedContinuation<Void, Never>] = []
-        /// Seconds of re-execution so far (the verification compute the coordinator spent).
-        var seconds = 0.0
-        var steps = 0
     }
 
     private let state = Mutex(State())
@@ -81,9 +76,6 @@ final class WorkVerifierQueue: Sendable {
 
     var isBusy: Bool { state.withLock { $0.running || !$0.queue.isEmpty } }
 
-    /// Re-execution totals (seconds, steps).
-    var totals: (seconds: Double, steps: Int) { state.withLock { ($0.seconds, $0.steps) } }
-
     private func drain() {
         while true {
             let next = state.withLock { s -> (Job, Context)? in
@@ -97,12 +89,7 @@ final class WorkVerifierQueue: Sendable {
                 return (s.queue.removeFirst(), context)
             }
             guard let (job, context) = next else { return }
-            let report = Self.run(job, verifier: context.verifier)
-            state.withLock {
-                $0.seconds += report.seconds
-                $0.steps += report.steps
-            }
-            context.onResult(job, report)
+            context.onResult(job, Self.run(job, verifier: context.verifier))
         }
     }
 

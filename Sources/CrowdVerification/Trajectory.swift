@@ -113,7 +113,4 @@ public struct Trajectory: Sendable {
             startProof: MerkleTree.proof(leaves, index: segment), endProof: MerkleTree.proof(leaves, index: segment + 1),
             finalProof: MerkleTree.proof(leaves, index: finalIndex))
     }
-
-    /// Drops the held states (after the upload's challenge was answered, or none came).
-    public mutating func dropStates() { states.removeAll() }
 }
