@@ -1,4 +1,5 @@
 import ArgumentParser
+import CrowdClient
 import CrowdPeer
 
 /// `--coordinator` and `--ca`, shared by the commands that read the public API.

@@ -7,10 +7,10 @@ import Glibc
 ///
 /// `crowdtrain demo` starts the coordinator and the peers this way: its own process group means a
 /// terminal Ctrl-C reaches only the demo, which then stops every child group deliberately.
-final class ChildProcess: @unchecked Sendable {
-    let name: String
-    let pid: pid_t
-    let logPath: String
+package final class ChildProcess: @unchecked Sendable {
+    package let name: String
+    package let pid: pid_t
+    package let logPath: String
     private var exitStatus: Int32?
 
     private init(name: String, pid: pid_t, logPath: String) {
@@ -18,13 +18,13 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// The path of the running executable (children are the same binary).
-    static var currentExecutable: String {
+    package static var currentExecutable: String {
         if let p = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return p }
         return CommandLine.arguments[0]
     }
 
     /// Starts `executable arguments…` with stdin from /dev/null and stdout+stderr appended to `logPath`.
-    static func spawn(name: String, executable: String, arguments: [String], logPath: String) throws -> ChildProcess {
+    package static func spawn(name: String, executable: String, arguments: [String], logPath: String) throws -> ChildProcess {
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
@@ -60,7 +60,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// Runs to completion (bounded by `timeout` seconds) and returns its log output; throws on failure.
-    static func run(name: String, executable: String, arguments: [String], logPath: String, timeout: Double) throws -> String {
+    package static func run(name: String, executable: String, arguments: [String], logPath: String, timeout: Double) throws -> String {
         try? FileManager.default.removeItem(atPath: logPath)
         let child = try spawn(name: name, executable: executable, arguments: arguments, logPath: logPath)
         let status = child.wait(timeout: timeout)
@@ -74,7 +74,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// Non-blocking: whether the process is still running (reaps it if it exited).
-    var isRunning: Bool {
+    package var isRunning: Bool {
         if exitStatus != nil { return false }
         var st: Int32 = 0
         let r = waitpid(pid, &st, WNOHANG)
@@ -86,13 +86,13 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// Exit code (or 128 + signal) once exited.
-    var exitCode: Int32? {
+    package var exitCode: Int32? {
         _ = isRunning
         return exitStatus
     }
 
     /// Waits up to `timeout` seconds; the exit code, or nil if still running.
-    func wait(timeout: Double) -> Int32? {
+    package func wait(timeout: Double) -> Int32? {
         let end = Date().addingTimeInterval(timeout)
         while isRunning {
             if Date() >= end { return nil }
@@ -102,7 +102,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// SIGTERM to the child's process group, SIGKILL after `grace` seconds if it is still alive.
-    func stop(grace: Double) {
+    package func stop(grace: Double) {
         guard isRunning else { return }
         kill(-pid, SIGTERM)
         if wait(timeout: grace) == nil {
@@ -114,7 +114,7 @@ final class ChildProcess: @unchecked Sendable {
     /// SIGKILL to the child's process group (no chance to clean up, like a power cut of the process), then reaps it.
     /// - Returns: the exit code (128 + 9 when the signal killed it), or nil if it did not die within `timeout`.
     @discardableResult
-    func killHard(timeout: Double = 5) -> Int32? {
+    package func killHard(timeout: Double = 5) -> Int32? {
         guard isRunning else { return exitStatus }
         kill(-pid, SIGKILL)
         return wait(timeout: timeout)
@@ -128,7 +128,7 @@ final class ChildProcess: @unchecked Sendable {
 }
 
 /// `crowdtrain demo` could not do what it promised; the message says what happened.
-struct DemoError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+package struct DemoError: Error, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
 }

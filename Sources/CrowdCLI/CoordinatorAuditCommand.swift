@@ -1,9 +1,10 @@
 import ArgumentParser
-import CrowdCoordinator
+import CrowdClient
+import CrowdProtocol
 import Foundation
 
-/// `crowdtrain coordinator audit`: checks the campaign's durability invariants (read-only; safe while serving).
-struct CoordinatorAuditCommand: ParsableCommand {
+/// `crowdtrain coordinator audit`: checks the campaign's durability invariants (operator API; read-only).
+struct CoordinatorAuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract:
@@ -17,7 +18,7 @@ struct CoordinatorAuditCommand: ParsableCommand {
             + "Also lists the peers suspended because their work failed verification, with the evidence."
     )
 
-    @OptionGroup var campaign: CampaignDirectoryOption
+    @OptionGroup var api: OperatorOptions
 
     @Option(
         name: .customLong("receipts"),
@@ -27,41 +28,48 @@ struct CoordinatorAuditCommand: ParsableCommand {
     @Flag(help: "Print the report as one JSON object.")
     var json = false
 
-    func run() throws {
-        var acknowledged: [CampaignAudit.AcknowledgedReceipt] = []
+    func run() async throws {
+        var receipts: [Receipt] = []
         for file in receiptFiles {
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw ValidationError("cannot read \(file)")
             }
-            acknowledged += CampaignAudit.receipts(jsonLines: data).map {
-                .init(peerID: nil, receipt: $0)
-            }
+            receipts += data.split(separator: 0x0A).compactMap { try? JSONDecoder().decode(Receipt.self, from: Data($0)) }
         }
-        let report = try CampaignAudit.run(directory: campaign.dir, acknowledged: acknowledged)
+        let report = try await api.client(timeoutSeconds: 600).using { try await $0.audit(receipts: receipts) }
         if json {
             print(try DisplayFormat.jsonLine(report))
         } else {
-            print(
-                "audit of \(campaign.dir): \(report.ok ? "ok" : "FAILED") — \(report.receiptsChecked) receipts "
-                    + "checked, \(report.updates) accepted updates, \(report.ledgerEntries) ledger entries, "
-                    + "\(report.peers) "
-                    + "peers, \(report.rounds) rounds, \(report.checkpoints) checkpoints; integrity_check: "
-                    + "\(report.integrity); current checkpoint \(report.currentCheckpoint)")
-            for (kind, n) in report.counts.sorted(by: { $0.key < $1.key }) { print("  \(kind): \(n)") }
-            for v in report.violations { print("  - \(v)") }
-            if !report.verification.isEmpty {
-                print("verified work: " + report.verification.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }
-                    .joined(separator: ", "))
-            }
-            for p in report.suspended {
-                print("  suspended peer \(p.peerID) (\(p.name)) at \(Date(timeIntervalSince1970: p.suspendedAt)): \(p.reason)")
-            }
-            for e in report.evidence {
-                let segment = e.segment < 0 ? "upload claims" : "segment \(e.segment)"
-                print("  evidence: lease \(e.leaseID.prefix(8)) (peer \(e.peerID), round \(e.round), \(segment), "
-                    + "\(e.verifier) verifier): \(e.result) — \(e.detail)")
-            }
+            print(Self.render(report))
         }
         if !report.ok { throw ExitCode(1) }
+    }
+
+    static func render(_ report: AuditReport) -> String {
+        var lines = [
+            "audit: \(report.ok ? "ok" : "FAILED") — \(report.receiptsChecked) receipts "
+                + "checked, \(report.updates) accepted updates, \(report.ledgerEntries) ledger entries, "
+                + "\(report.peers) peers, \(report.rounds) rounds, \(report.checkpoints) checkpoints; integrity_check: "
+                + "\(report.integrity); current checkpoint \(report.currentCheckpoint)"
+        ]
+        for (kind, n) in report.counts.sorted(by: { $0.key < $1.key }) { lines.append("  \(kind): \(n)") }
+        for v in report.violations { lines.append("  - \(v)") }
+        if !report.verification.isEmpty {
+            lines.append(
+                "verified work: "
+                    + report.verification.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }
+                    .joined(separator: ", "))
+        }
+        for p in report.suspended {
+            lines.append(
+                "  suspended peer \(p.peerID) (\(p.name)) at \(Date(timeIntervalSince1970: p.suspendedAt)): \(p.reason)")
+        }
+        for e in report.evidence {
+            let segment = e.segment < 0 ? "upload claims" : "segment \(e.segment)"
+            lines.append(
+                "  evidence: lease \(e.leaseID.prefix(8)) (peer \(e.peerID), round \(e.round), \(segment), "
+                    + "\(e.verifier) verifier): \(e.result) — \(e.detail)")
+        }
+        return lines.joined(separator: "\n")
     }
 }

@@ -4,10 +4,11 @@ import ArgumentParser
 struct CoordinatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coordinator",
-        abstract: "Operate a campaign: create it, invite volunteers, revoke access, serve it over HTTPS.",
+        abstract: "Operate a campaign: create it, serve it over HTTPS; invite, revoke, audit, export and tune it through the operator API.",
         subcommands: [
             CoordinatorInitCommand.self, CoordinatorInviteCommand.self, CoordinatorRevokeCommand.self,
             CoordinatorServeCommand.self, CoordinatorExportCommand.self, CoordinatorAuditCommand.self,
+            CoordinatorSettingsCommand.self,
         ])
 }
 

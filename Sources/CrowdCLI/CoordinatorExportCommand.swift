@@ -1,5 +1,5 @@
 import ArgumentParser
-import CrowdCoordinator
+import CrowdClient
 import Foundation
 
 /// `crowdtrain coordinator export`: the open release — model, evaluation and credits — in a new directory.
@@ -8,11 +8,11 @@ struct CoordinatorExportCommand: AsyncParsableCommand {
         commandName: "export",
         abstract: "Write the current model, its evaluation and CREDITS.md + credits.json to a new directory.",
         discussion: """
-            Read-only on the campaign (safe while the coordinator runs). The checkpoint is checked against \
-            the SHA-256 the database records; credits are sums of the append-only ledger.
+            Read-only on the campaign (safe while the coordinator runs). The model is checked against the SHA-256 \
+            the database records, on the coordinator and again here; credits are sums of the append-only ledger.
             """)
 
-    @OptionGroup var campaign: CampaignDirectoryOption
+    @OptionGroup var api: OperatorOptions
 
     @Option(help: "Output directory (created; must not exist or be empty).")
     var out: String
@@ -21,18 +21,19 @@ struct CoordinatorExportCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let r = try CampaignExporter.export(directory: campaign.dir, to: out)
+        let (bundle, model) = try await api.client(timeoutSeconds: 600).using { try await $0.export() }
+        _ = try ExportWriter.write(bundle, model: model, to: out)
+        let credits = bundle.credits
         if json {
-            print(try DisplayFormat.jsonLine(r.credits))
+            print(try DisplayFormat.jsonLine(credits))
             return
         }
-        let e = r.evaluation
-        print("exported \(r.credits.campaign) (round \(e.round), model \(e.modelVersion.prefix(16))…) to "
-            + r.directory)
+        let e = bundle.evaluation
+        print("exported \(credits.campaign) (round \(e.round), model \(e.modelVersion.prefix(16))…) to \(out)")
         print("  model.ckpt       \(e.metric) \(DisplayFormat.fixed(e.value, 4)) "
             + "(loss \(DisplayFormat.fixed(e.loss, 4)))")
-        print("  CREDITS.md       \(r.credits.contributors.count) contributors, "
-            + "\(DisplayFormat.fixed(r.credits.totalCredit, 1)) \(r.credits.creditUnit)")
+        print("  CREDITS.md       \(credits.contributors.count) contributors, "
+            + "\(DisplayFormat.fixed(credits.totalCredit, 1)) \(credits.creditUnit)")
         print("  credits.json, evaluation.json")
     }
 }

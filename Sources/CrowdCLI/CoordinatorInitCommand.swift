@@ -3,6 +3,7 @@ import ArgumentParser
 import CrowdCoordinator
 import CrowdData
 import CrowdEngine
+import CrowdProtocol
 import CrowdTraining
 import Foundation
 
@@ -26,17 +27,29 @@ struct CoordinatorInitCommand: AsyncParsableCommand {
     @Option(help: "fmnist-mlp: directory of the Fashion-MNIST IDX files.")
     var data: String = FashionMNIST.defaultDirectory
 
-    @Option(help: "Address to listen on.")
-    var host: String = "127.0.0.1"
+    @Option(help: "Address to listen on (0.0.0.0: every interface, e.g. behind NAT or on a cloud VM).")
+    var bind: String = "127.0.0.1"
 
     @Option(help: "HTTPS port.")
     var port: Int = 8443
 
     @Option(
-        help:
-            "Extra DNS names or IPs for the server certificate (repeatable). localhost and 127.0.0.1 are always included."
-    )
+        name: .customLong("public-name"),
+        help: ArgumentHelp(
+            "A DNS name or IP peers use to reach the coordinator (repeatable): it goes into the server certificate.",
+            discussion: "localhost and 127.0.0.1 are always included, and the --bind address when it is not a "
+                + "wildcard. Behind NAT or on a cloud VM: --bind 0.0.0.0 --public-name the.public.name.",
+            valueName: "name"))
+    var publicName: [String] = []
+
+    @Option(help: ArgumentHelp("Replaced by --bind and --public-name.", visibility: .hidden))
+    var host: String?
+
+    @Option(help: ArgumentHelp("Replaced by --public-name.", visibility: .hidden))
     var serverName: [String] = []
+
+    @Option(help: "Print this many single-use invites after creating the campaign (later ones: `coordinator invite`).")
+    var invites: Int = 0
 
     @Option(help: "Campaign name shown in status and stats.")
     var name: String = "CrowdTrain campaign"
@@ -78,6 +91,18 @@ struct CoordinatorInitCommand: AsyncParsableCommand {
     var seed: UInt64 = 0
 
     func validate() throws {
+        if host != nil {
+            throw ValidationError(
+                "--host is now two options: --bind ADDRESS (where to listen) and --public-name NAME (what peers "
+                    + "connect to, put in the certificate; repeatable)")
+        }
+        if !serverName.isEmpty { throw ValidationError("--server-name is now --public-name") }
+        for name in publicName + [bind] where !CampaignConfig.isPlausibleAddress(name) {
+            throw ValidationError("'\(name)' is not a DNS name or IP address")
+        }
+        guard (0...OperatorAPI.maxInvites).contains(invites) else {
+            throw ValidationError("--invites must be 0…\(OperatorAPI.maxInvites)")
+        }
         if text != nil && workload != .kjvGPT { throw ValidationError("--text applies to --workload kjv-gpt only") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535") }
         if let rounds, rounds < 1 { throw ValidationError("--rounds must be at least 1") }
@@ -91,10 +116,9 @@ struct CoordinatorInitCommand: AsyncParsableCommand {
 
     func run() async throws {
         var config = CampaignConfig(workload: workload, name: name)
-        config.host = host
+        config.bind = bind
         config.port = port
-        var seen = Set<String>()
-        config.serverNames = (["localhost", "127.0.0.1", host] + serverName).filter { seen.insert($0.lowercased()).inserted }
+        config.publicNames = CampaignConfig.certificateNames(bind: bind, publicNames: publicName)
         config.maxRounds = rounds
         config.peersPerRound = peersPerRound
         config.codec = codec
@@ -134,9 +158,17 @@ struct CoordinatorInitCommand: AsyncParsableCommand {
         print(
             "  initial model \(summary.modelVersion.prefix(16))…, \(summary.evaluation.metric) \(summary.evaluation.value)"
         )
+        print("  certificate names: \(config.publicNames.joined(separator: ", "))")
+        print("  operator token: \(summary.paths.operatorToken) (0600; the operator commands need it)")
+        print("  serve with: crowdtrain coordinator serve --dir \(campaign.dir)   (listening on \(bind):\(port))")
         print(
-            "  volunteers need: \(summary.paths.caCertificate) and an invite (`crowdtrain coordinator invite --dir \(campaign.dir)`)"
-        )
-        print("  serve with: crowdtrain coordinator serve --dir \(campaign.dir)   (https://\(host):\(port))")
+            "  volunteers need: \(summary.paths.caCertificate) and an invite (`crowdtrain coordinator invite --dir "
+                + "\(campaign.dir)` while it serves)")
+        if invites > 0 {
+            print("invites:")
+            for token in try CampaignInitializer.invite(directory: campaign.dir, count: invites, note: "init") {
+                print(token)
+            }
+        }
     }
 }

@@ -1,13 +1,16 @@
 import ArgumentParser
-import CrowdCoordinator
+import CrowdClient
+import CrowdProtocol
 
-/// `crowdtrain coordinator invite`: prints single-use invite tokens.
+/// `crowdtrain coordinator invite`: prints single-use invite tokens (operator API).
 struct CoordinatorInviteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "invite",
-        abstract: "Print single-use invite tokens (only their SHA-256 hashes are stored).")
+        abstract: "Print single-use invite tokens (only their SHA-256 hashes are stored).",
+        discussion: "Talks to the serving coordinator's operator API; `coordinator init --invites N` makes the "
+            + "first ones before it serves.")
 
-    @OptionGroup var campaign: CampaignDirectoryOption
+    @OptionGroup var api: OperatorOptions
 
     @Option(help: "How many invites.")
     var count: Int = 1
@@ -16,12 +19,13 @@ struct CoordinatorInviteCommand: AsyncParsableCommand {
     var note: String?
 
     func validate() throws {
-        guard (1...10_000).contains(count) else { throw ValidationError("--count must be 1…10000") }
+        guard (1...OperatorAPI.maxInvites).contains(count) else {
+            throw ValidationError("--count must be 1…\(OperatorAPI.maxInvites)")
+        }
     }
 
     func run() async throws {
-        for token in try CampaignInitializer.invite(directory: campaign.dir, count: count, note: note) {
-            print(token)
-        }
+        let tokens = try await api.client().using { try await $0.createInvites(count: count, note: note) }
+        for token in tokens { print(token) }
     }
 }

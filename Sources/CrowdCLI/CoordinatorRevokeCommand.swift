@@ -1,13 +1,16 @@
 import ArgumentParser
-import CrowdCoordinator
+import CrowdClient
+import CrowdProtocol
 
-/// `crowdtrain coordinator revoke`: revokes invites or a peer's credential.
+/// `crowdtrain coordinator revoke`: revokes invites or a peer's credential (operator API).
 struct CoordinatorRevokeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "revoke",
-        abstract: "Revoke an unused invite, every unused invite, or a peer's credential.")
+        abstract: "Revoke an unused invite, every unused invite, or a peer's credential.",
+        discussion: "A revoked peer's next call is refused and its open leases end at once (their round slots go "
+            + "to other peers); its past credit stays.")
 
-    @OptionGroup var campaign: CampaignDirectoryOption
+    @OptionGroup var api: OperatorOptions
 
     @Argument(help: "The invite token to revoke.")
     var token: String?
@@ -24,20 +27,26 @@ struct CoordinatorRevokeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let client = try api.client()
         if let token {
-            guard try CampaignInitializer.revokeInvite(directory: campaign.dir, token: token) else {
+            let n = try await client.using { try await $0.revokeInvites(RevokeInvitesRequest(token: token)) }
+            guard n == 1 else {
                 print("no such unused invite (unknown, already used, or already revoked)")
                 throw ExitCode(1)
             }
             print("invite revoked")
         } else if allUnused {
-            print("revoked \(try CampaignInitializer.revokeUnusedInvites(directory: campaign.dir)) unused invites")
+            let n = try await client.using { try await $0.revokeInvites(RevokeInvitesRequest(allUnused: true)) }
+            print("revoked \(n) unused invites")
         } else if let peer {
-            guard try CampaignInitializer.revokePeer(directory: campaign.dir, peerID: peer) else {
-                print("no such peer, or already revoked")
+            let r = try await client.using { try await $0.revokePeer(id: peer) }
+            guard r.revoked else {
+                print("peer \(peer) was already revoked")
                 throw ExitCode(1)
             }
-            print("peer \(peer) revoked; its uploads are refused from now on (past credit stays)")
+            print(
+                "peer \(peer) revoked; its calls are refused from now on, \(r.leasesFreed) open lease(s) freed "
+                    + "(past credit stays)")
         }
     }
 }

@@ -15,7 +15,10 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
 
     @OptionGroup var campaign: CampaignDirectoryOption
 
-    @Option(help: "Override the listen address of campaign.json.")
+    @Option(help: "Override the listen address (`bind`) of campaign.json.")
+    var bind: String?
+
+    @Option(help: ArgumentHelp("Replaced by --bind.", visibility: .hidden))
     var host: String?
 
     @Option(help: "Override the port of campaign.json.")
@@ -24,13 +27,17 @@ struct CoordinatorServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    func validate() throws {
+        if host != nil { throw ValidationError("--host is now --bind (the listen address)") }
+    }
+
     func run() async throws {
         var logger = Logger(label: "crowdtrain.coordinator")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         // The lock comes first: start-up recovery may write to the database, never beside a serving coordinator.
         let lock = try CampaignLock(paths: CampaignPaths(directory: campaign.dir))
         let app = try CoordinatorApp.build(
-            directory: campaign.dir, host: host, port: port, logger: logger,
+            directory: campaign.dir, bind: bind, port: port, logger: logger,
             onServerRunning: { [logger] port in logger.notice("serving HTTPS", metadata: ["port": "\(port)"]) })
         try await app.runUntilSignalled(logger: logger, lock: lock)
         logger.notice("coordinator stopped")

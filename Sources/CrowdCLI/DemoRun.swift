@@ -1,55 +1,71 @@
-import CrowdCoordinator
+import CrowdClient
 import CrowdPeer
 import CrowdProtocol
 import CrowdTraining
 import Foundation
 
 /// The steps of `crowdtrain demo`, separate from argument parsing.
-struct DemoRun {
-    let root: String
-    let workload: WorkloadName
-    let peers: Int
-    let rounds: Int
-    let localSteps: Int?
-    let threadsPerPeer: Int
-    let timeout: Double
-    let json: Bool
-    let supervisor: DemoSupervisor
+package struct DemoRun {
+    package let root: String
+    package let workload: WorkloadName
+    package let peers: Int
+    package let rounds: Int
+    package let localSteps: Int?
+    package let threadsPerPeer: Int
+    package let timeout: Double
+    package let json: Bool
+    package let supervisor: DemoSupervisor
 
-    static func defaultRounds(_ w: WorkloadName) -> Int { w == .fmnistMLP ? 12 : 6 }
-
-    /// Local steps H per lease: the demo's tuned defaults.
-    var steps: Int { localSteps ?? (workload == .fmnistMLP ? 100 : 40) }
-
-    /// Samples per lease at the campaign's default batch (and block, for text), as the coordinator computes it.
-    var samplesPerLease: Int {
-        var config = CampaignConfig(workload: workload)
-        config.localSteps = steps
-        return config.samplesPerLease
+    package init(
+        root: String, workload: WorkloadName, peers: Int, rounds: Int, localSteps: Int?, threadsPerPeer: Int,
+        timeout: Double, json: Bool, supervisor: DemoSupervisor
+    ) {
+        self.root = root
+        self.workload = workload
+        self.peers = peers
+        self.rounds = rounds
+        self.localSteps = localSteps
+        self.threadsPerPeer = threadsPerPeer
+        self.timeout = timeout
+        self.json = json
+        self.supervisor = supervisor
     }
 
+    package static func defaultRounds(_ w: WorkloadName) -> Int { w == .fmnistMLP ? 12 : 6 }
+
+    /// Local steps H per lease: the demo's tuned defaults.
+    package var steps: Int { localSteps ?? (workload == .fmnistMLP ? 100 : 40) }
+
     /// `coordinator init` flags for the demo campaign.
-    func initArguments(port: Int) -> [String] {
+    package func initArguments(port: Int) -> [String] {
         [
-            "coordinator", "init", "--dir", coordinatorDir, "--workload", workload.rawValue, "--host", "127.0.0.1",
+            "coordinator", "init", "--dir", coordinatorDir, "--workload", workload.rawValue, "--bind", "127.0.0.1",
             "--port", "\(port)", "--name", "demo-\(workload.rawValue)", "--rounds", "\(rounds)",
             "--peers-per-round", "\(peers)", "--steps", "\(steps)",
-            "--goal-samples", "\(rounds * peers * samplesPerLease)",
         ]
     }
 
     /// Keys of `campaign.json` without an init flag that the demo sets before the coordinator starts.
-    var campaignOverrides: [String: Any] {
+    package var campaignOverrides: [String: Any] {
         ["minUpdates": 1, "roundDeadlineSeconds": 120, "leaseSeconds": 120]
     }
 
-    var exe: String { ChildProcess.currentExecutable }
-    var coordinatorDir: String { root + "/coordinator" }
-    var logs: String { root + "/logs" }
-    func peerDir(_ i: Int) -> String { root + "/peer-\(i)" }
+    /// The goal of exactly `rounds` full rounds (the inner schedule runs over it): samples per lease (steps × batch ×
+    /// block, as `coordinator init` wrote them) × peers × rounds.
+    package func goalSamples(_ campaign: [String: Any]) -> Int {
+        let steps = campaign["localSteps"] as? Int ?? self.steps
+        let batch = campaign["batch"] as? Int ?? 1
+        let block = campaign["block"] as? Int ?? 1
+        return rounds * peers * steps * batch * block
+    }
+
+    package var exe: String { ChildProcess.currentExecutable }
+    package var coordinatorDir: String { root + "/coordinator" }
+    package var logs: String { root + "/logs" }
+    package func peerDir(_ i: Int) -> String { root + "/peer-\(i)" }
 
     /// Progress for humans: stdout normally, stderr with `--json` (stdout then carries only the JSON line).
-    func say(_ line: String) {
+    package func say(_ line: String) {
         if json {
             FileHandle.standardError.write(Data((line + "\n").utf8))
         } else {
@@ -58,11 +74,11 @@ struct DemoRun {
         }
     }
 
-    func checkInterrupted() throws {
+    package func checkInterrupted() throws {
         if supervisor.interrupted { throw DemoError("interrupted") }
     }
 
-    func execute() async throws {
+    package func execute() async throws {
         let started = Date()
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         let port = try DemoSupervisor.freePort()
@@ -73,14 +89,6 @@ struct DemoRun {
             arguments: initArguments(port: port), logPath: logs + "/init.log", timeout: 300)
         try checkInterrupted()
         try applyOverrides()
-        let inviteOutput = try ChildProcess.run(
-            name: "coordinator invite", executable: exe,
-            arguments: ["coordinator", "invite", "--dir", coordinatorDir, "--count", "\(peers)", "--note", "demo"],
-            logPath: logs + "/invite.log", timeout: 60)
-        let invites = Self.inviteTokens(in: inviteOutput)
-        guard invites.count >= peers else {
-            throw DemoError("coordinator invite printed \(invites.count) tokens, expected \(peers):\n\(inviteOutput)")
-        }
         let coordinator = try ChildProcess.spawn(
             name: "coordinator", executable: exe, arguments: ["coordinator", "serve", "--dir", coordinatorDir],
             logPath: logs + "/coordinator.log")
@@ -90,6 +98,15 @@ struct DemoRun {
         let client = try CoordinatorClient(baseURL: url, caFile: ca, timeoutSeconds: 30)
         do {
             try await waitHealthy(client, coordinator: coordinator)
+            // Invites through the operator API, as an operator would make them.
+            let inviteOutput = try ChildProcess.run(
+                name: "coordinator invite", executable: exe,
+                arguments: ["coordinator", "invite", "--dir", coordinatorDir, "--count", "\(peers)", "--note", "demo"],
+                logPath: logs + "/invite.log", timeout: 60)
+            let invites = Self.inviteTokens(in: inviteOutput)
+            guard invites.count >= peers else {
+                throw DemoError("coordinator invite printed \(invites.count) tokens, expected \(peers):\n\(inviteOutput)")
+            }
             var peerProcesses: [ChildProcess] = []
             for i in 1...peers {
                 _ = try ChildProcess.run(
@@ -122,22 +139,23 @@ struct DemoRun {
     }
 
     /// Rewrites keys of `campaign.json` (documented by `CampaignConfig`) before the coordinator starts.
-    func applyOverrides() throws {
+    package func applyOverrides() throws {
         let path = coordinatorDir + "/campaign.json"
         guard let data = FileManager.default.contents(atPath: path),
               var object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
         else { throw DemoError("cannot read \(path) written by coordinator init") }
         for (k, v) in campaignOverrides { object[k] = v }
+        object["goalSamples"] = goalSamples(object)
         let out = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
         try out.write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 
-    static func inviteTokens(in text: String) -> [String] {
+    package static func inviteTokens(in text: String) -> [String] {
         text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\"" || $0 == "," })
             .map(String.init).filter { $0.hasPrefix(CredentialFormat.invitePrefix) }
     }
 
-    func waitHealthy(_ client: CoordinatorClient, coordinator: ChildProcess) async throws {
+    package func waitHealthy(_ client: CoordinatorClient, coordinator: ChildProcess) async throws {
         let end = Date().addingTimeInterval(60)
         while true {
             try checkInterrupted()
@@ -149,17 +167,17 @@ struct DemoRun {
     }
 
     /// Round completion times seen while following the campaign.
-    struct Timing {
-        var roundTimes: [(round: UInt64, at: Double)] = []
+    package struct Timing {
+        package var roundTimes: [(round: UInt64, at: Double)] = []
 
         /// Mean seconds per round between the first and the last completion observed.
-        var secondsPerRound: Double? {
+        package var secondsPerRound: Double? {
             guard let first = roundTimes.first, let last = roundTimes.last, last.round > first.round else { return nil }
             return (last.at - first.at) / Double(last.round - first.round)
         }
     }
 
-    func follow(_ client: CoordinatorClient, coordinator: ChildProcess, started: Date) async throws -> Timing {
+    package func follow(_ client: CoordinatorClient, coordinator: ChildProcess, started: Date) async throws -> Timing {
         var timing = Timing()
         var lastRound: UInt64 = 0
         var lastTick = Date.distantPast
@@ -186,7 +204,7 @@ struct DemoRun {
 
     /// Polls the status until the newest closed round has its evaluation (the coordinator evaluates a round after
     /// committing it, off the request path), for at most `seconds`; returns the newest status either way.
-    func awaitEvaluation(_ client: CoordinatorClient, after status: CampaignStatus, seconds: Double = 120)
+    package func awaitEvaluation(_ client: CoordinatorClient, after status: CampaignStatus, seconds: Double = 120)
         async throws -> CampaignStatus
     {
         var s = status
@@ -205,13 +223,13 @@ struct DemoRun {
     }
 
     /// " · metric value", naming the evaluated round when it trails the closed ones (evaluation still running).
-    static func evaluationText(_ s: CampaignStatus) -> String {
+    package static func evaluationText(_ s: CampaignStatus) -> String {
         guard let e = s.latestEvaluation else { return "" }
         let lag = e.round < s.roundsCompleted ? " (round \(e.round))" : ""
         return " · \(e.metric) \(DisplayFormat.fixed(e.value, 4))\(lag)"
     }
 
-    func progressLine(_ s: CampaignStatus, elapsed: Double) -> String {
+    package func progressLine(_ s: CampaignStatus, elapsed: Double) -> String {
         var line = "round \(s.roundsCompleted)/\(rounds)"
         line += Self.evaluationText(s)
         line += " · \(s.peersOnline)/\(peers) peers · \(ByteCount.format(s.bytesIn)) up · \(ByteCount.format(s.bytesOut)) down"
@@ -219,12 +237,12 @@ struct DemoRun {
         return line
     }
 
-    func tail(_ path: String, lines: Int = 20) -> String {
+    package func tail(_ path: String, lines: Int = 20) -> String {
         let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? "(no log)"
         return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
     }
 
-    func report(status: CampaignStatus, stats: ContributorStats, timing: Timing, seconds: Double) throws {
+    package func report(status: CampaignStatus, stats: ContributorStats, timing: Timing, seconds: Double) throws {
         let peerStatuses = (1...peers).compactMap { PeerStatus.read(from: PeerPaths(root: peerDir($0)).status) }
         let up = peerStatuses.reduce(0) { $0 + $1.lifetime.bytesUp }
         let down = peerStatuses.reduce(0) { $0 + $1.lifetime.bytesDown }
@@ -264,30 +282,30 @@ struct DemoRun {
 }
 
 /// The `--json` line of `crowdtrain demo`.
-struct DemoSummary: Encodable {
-    var workload: String
-    var rounds: Int
-    var peers: Int
-    var bytesUp: Int
-    var bytesDown: Int
-    var seconds: Double
-    var testAccuracy: Double?
-    var valLoss: Double?
-    var updatesAccepted: Int?
-    var updatesRejected: Int?
-    var samples: Int?
-    var bytesUpPerPeerRound: Double?
-    var roundSeconds: Double?
-    var computeSecondsPerLease: Double?
-    var overheadSecondsPerRound: Double?
-    var evaluations: [Double]?
+package struct DemoSummary: Encodable {
+    package var workload: String
+    package var rounds: Int
+    package var peers: Int
+    package var bytesUp: Int
+    package var bytesDown: Int
+    package var seconds: Double
+    package var testAccuracy: Double?
+    package var valLoss: Double?
+    package var updatesAccepted: Int?
+    package var updatesRejected: Int?
+    package var samples: Int?
+    package var bytesUpPerPeerRound: Double?
+    package var roundSeconds: Double?
+    package var computeSecondsPerLease: Double?
+    package var overheadSecondsPerRound: Double?
+    package var evaluations: [Double]?
 
-    init(workload: String, rounds: Int, peers: Int, bytesUp: Int, bytesDown: Int, seconds: Double) {
+    package init(workload: String, rounds: Int, peers: Int, bytesUp: Int, bytesDown: Int, seconds: Double) {
         self.workload = workload; self.rounds = rounds; self.peers = peers
         self.bytesUp = bytesUp; self.bytesDown = bytesDown; self.seconds = seconds
     }
 
-    enum CodingKeys: String, CodingKey {
+    package enum CodingKeys: String, CodingKey {
         case workload, rounds, peers, seconds, samples, evaluations
         case bytesUp = "bytes_up", bytesDown = "bytes_down", testAccuracy = "test_accuracy", valLoss = "val_loss"
         case updatesAccepted = "updates_accepted", updatesRejected = "updates_rejected"

@@ -7,15 +7,17 @@ import Glibc
 #endif
 
 /// Owns the demo's child processes: stops them all on exit, and on Ctrl-C (SIGINT) or SIGTERM.
-final class DemoSupervisor: Sendable {
+package final class DemoSupervisor: Sendable {
     private let children = Mutex<[ChildProcess]>([])
     private let interruptedFlag = Atomic<Bool>(false)
     /// Kept alive for the process lifetime; written once, from the main task, before any signal can arrive.
     nonisolated(unsafe) private var sources: [any DispatchSourceSignal] = []
 
+    package init() {}
+
     /// Installs the SIGINT/SIGTERM handlers: they mark the demo interrupted and send SIGTERM to
     /// every child process group at once; the demo's loop then finishes the cleanup.
-    func installSignalHandlers() {
+    package func installSignalHandlers() {
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
@@ -28,14 +30,14 @@ final class DemoSupervisor: Sendable {
         }
     }
 
-    var interrupted: Bool { interruptedFlag.load(ordering: .relaxed) }
+    package var interrupted: Bool { interruptedFlag.load(ordering: .relaxed) }
 
-    func adopt(_ child: ChildProcess) {
+    package func adopt(_ child: ChildProcess) {
         children.withLock { $0.append(child) }
     }
 
     /// Stops every child: peers first, the coordinator last (reverse start order).
-    func stopAll(grace: Double = 5) {
+    package func stopAll(grace: Double = 5) {
         var all: [ChildProcess] = []
         children.withLock { swap(&$0, &all) }
         for c in all.reversed() where c.isRunning { kill(-c.pid, SIGTERM) }
@@ -51,7 +53,7 @@ final class DemoSupervisor: Sendable {
 
     /// The directory a multi-process run works in: `dir` (which must not hold a campaign yet), else a new
     /// temporary one named `crowdtrain-PREFIX-PID-RANDOM`; created either way.
-    static func runDirectory(_ dir: String?, prefix: String) throws -> String {
+    package static func runDirectory(_ dir: String?, prefix: String) throws -> String {
         let root: String
         if let dir {
             root = (dir as NSString).standardizingPath
@@ -66,7 +68,7 @@ final class DemoSupervisor: Sendable {
     }
 
     /// A free TCP port on 127.0.0.1 (bound to port 0, then released).
-    static func freePort() throws -> Int {
+    package static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw DemoError("cannot create a socket to find a free port") }
         defer { close(fd) }

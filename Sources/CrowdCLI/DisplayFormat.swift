@@ -1,9 +1,9 @@
 import Foundation
 
 /// Number formatting shared by `status`, `stats` and `demo`.
-enum DisplayFormat {
+package enum DisplayFormat {
     /// 1234567 → "1,234,567".
-    static func grouped(_ n: Int) -> String {
+    package static func grouped(_ n: Int) -> String {
         let digits = String(abs(n))
         var out = ""
         for (i, c) in digits.enumerated() {
@@ -14,7 +14,7 @@ enum DisplayFormat {
     }
 
     /// A bar of `width` cells filled to `fraction` (clamped to 0…1), with eighth-cell resolution.
-    static func progressBar(_ fraction: Double, width: Int = 30) -> String {
+    package static func progressBar(_ fraction: Double, width: Int = 30) -> String {
         let f = fraction.isFinite ? min(max(fraction, 0), 1) : 0
         let eighths = Int((f * Double(width * 8)).rounded())
         let full = eighths / 8
@@ -29,7 +29,7 @@ enum DisplayFormat {
     }
 
     /// Seconds as "42 s", "3 min 5 s", "2 h 10 min".
-    static func duration(_ seconds: Double) -> String {
+    package static func duration(_ seconds: Double) -> String {
         guard seconds.isFinite, seconds >= 0 else { return "–" }
         let s = Int(seconds.rounded())
         if s < 60 { return "\(s) s" }
@@ -38,15 +38,15 @@ enum DisplayFormat {
     }
 
     /// "12 s ago" relative to `now`, or "never".
-    static func ago(_ time: Double?, now: Double = Date().timeIntervalSince1970) -> String {
+    package static func ago(_ time: Double?, now: Double = Date().timeIntervalSince1970) -> String {
         guard let time else { return "never" }
         return duration(max(0, now - time)) + " ago"
     }
 
-    static func fixed(_ v: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", v) }
+    package static func fixed(_ v: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", v) }
 
     /// One JSON object per line with sorted keys (for `--json`).
-    static func jsonLine<T: Encodable>(_ value: T) throws -> String {
+    package static func jsonLine<T: Encodable>(_ value: T) throws -> String {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try enc.encode(value), as: UTF8.self)

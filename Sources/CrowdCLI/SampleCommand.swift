@@ -1,4 +1,5 @@
 import ArgumentParser
+import CrowdData
 import CrowdEngine
 import Foundation
 

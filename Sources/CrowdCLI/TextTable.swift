@@ -1,23 +1,23 @@
 /// A plain-text table with aligned columns for terminal output.
-struct TextTable {
-    enum Alignment { case left, right }
+package struct TextTable {
+    package enum Alignment { case left, right }
 
-    var headers: [String]
-    var alignments: [Alignment]
-    var rows: [[String]] = []
+    package var headers: [String]
+    package var alignments: [Alignment]
+    package var rows: [[String]] = []
 
-    init(_ columns: [(String, Alignment)]) {
+    package init(_ columns: [(String, Alignment)]) {
         headers = columns.map(\.0)
         alignments = columns.map(\.1)
     }
 
-    mutating func add(_ row: [String]) {
+    package mutating func add(_ row: [String]) {
         precondition(row.count == headers.count, "row has \(row.count) cells, table has \(headers.count) columns")
         rows.append(row)
     }
 
     /// Rendered lines: header, rule, rows; two spaces between columns.
-    func render() -> String {
+    package func render() -> String {
         var widths = headers.map(\.count)
         for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
         func line(_ cells: [String]) -> String {
@@ -33,7 +33,7 @@ struct TextTable {
 }
 
 extension String {
-    func trimmingTrailingSpaces() -> String {
+    package func trimmingTrailingSpaces() -> String {
         var s = self
         while s.last == " " { s.removeLast() }
         return s

@@ -20,14 +20,14 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Senda
     public var status: HTTPResponse.Status {
         switch code {
         case .unauthorized: .unauthorized
-        case .invalidInvite, .revoked, .suspended: .forbidden
-        case .inviteUsed, .leaseExpired, .staleUpdate, .duplicate, .duplicateUpdate, .noChallenge: .conflict
+        case .invalidInvite, .revoked, .suspended, .shardNotLeased: .forbidden
+        case .inviteUsed, .nameTaken, .leaseExpired, .staleUpdate, .duplicate, .duplicateUpdate, .noChallenge: .conflict
         case .noSuchLease, .notFound: .notFound
         case .wrongRound, .wrongBaseModel, .schemaMismatch, .elementCountMismatch, .corruptUpdate, .nonFiniteValues,
             .wrongCodec, .updateNormTooLarge, .missingCommitment, .commitmentMismatch:
             .unprocessableContent
         case .bodyTooLarge: .contentTooLarge
-        case .badRequest: .badRequest
+        case .badRequest, .invalidName: .badRequest
         case .internalError: .internalServerError
         case .unavailable: .serviceUnavailable
         case .rateLimited: .tooManyRequests

@@ -1,5 +1,6 @@
 import CrowdAggregation
 import CrowdEngine
+import CrowdProtocol
 import CrowdTraining
 import CrowdVerification
 import Foundation
@@ -11,9 +12,9 @@ import Foundation
 /// | `name` | string | `CrowdTrain campaign` | shown in status and stats |
 /// | `workload` | `fmnist-mlp` \| `kjv-gpt` | – (required) | what is trained |
 /// | `modelKind` | string | from the workload | `mlp` or `gpt` (informational; the checkpoint is authoritative) |
-/// | `host` | string | `127.0.0.1` | address to listen on |
+/// | `bind` | string | `127.0.0.1` | address to listen on (`0.0.0.0`: every interface); `host` in older files |
 /// | `port` | int | 8443 | HTTPS port (0 = any free port) |
-/// | `serverNames` | [string] | `[host, localhost, 127.0.0.1]` | names/IPs in the server certificate |
+/// | `publicNames` | [string] | `[localhost, 127.0.0.1]` + `--public-name` | DNS names/IPs in the server certificate: what peers put in `--coordinator` (`serverNames` in older files) |
 /// | `goalSamples` | int | 600000 (MLP) / 10000000 (GPT) | samples (images or tokens) to train; work stops when reached |
 /// | `maxRounds` | int? | null | stop handing out work after this many rounds; null = until the goal |
 /// | `peersPerRound` | int | 3 | sync: quorum, leases per round (closes when this many updates arrived); async: most open leases at once |
@@ -43,9 +44,9 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
     public var name: String
     public var workload: String
     public var modelKind: String
-    public var host: String
+    public var bind: String
     public var port: Int
-    public var serverNames: [String]
+    public var publicNames: [String]
     public var goalSamples: Int
     public var maxRounds: Int?
     public var peersPerRound: Int
@@ -76,9 +77,9 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
     public init(workload: WorkloadName, name: String = "CrowdTrain campaign") {
         self.name = name
         self.workload = workload.rawValue
-        self.host = "127.0.0.1"
+        self.bind = "127.0.0.1"
         self.port = 8443
-        self.serverNames = ["localhost", "127.0.0.1"]
+        self.publicNames = ["localhost", "127.0.0.1"]
         self.maxRounds = nil
         self.peersPerRound = 3
         self.minUpdates = 1
@@ -124,7 +125,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, workload, modelKind, host, port, serverNames, goalSamples, maxRounds, peersPerRound, minUpdates
+        case name, workload, modelKind, bind, port, publicNames, goalSamples, maxRounds, peersPerRound, minUpdates
         case roundDeadlineSeconds, leaseSeconds, localSteps, batch, block, shardsPerLease, inner, codec, codecLevel
         case outer, seed, evalSamples, leaseSafetyFactor, minLeaseSeconds, leaseAllowanceSeconds, aggregation
         case aggregator, defence, probeSamples, transport, verification
@@ -133,6 +134,11 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
     /// The outer optimizer of new campaigns of `workload`: the crowd-quality study's best (Docs/Models.md). For the
     /// byte GPT over 30–40 syncs, lr 1 with Nesterov momentum 0.7 (4 peers × 50 steps: 1.667 against DiLoCo's
     /// 1.716; 8 × 50: 1.741 against 1.829); for the MLP, DiLoCo (0.8846; lr 1 with 0.8: 0.8847, with 0.7: 0.8807).
+    /// Keys of older `campaign.json` files, still read.
+    enum LegacyKeys: String, CodingKey {
+        case host, serverNames
+    }
+
     public static func defaultOuter(_ workload: WorkloadName) -> OuterOptimizerConfig {
         switch workload {
         case .fmnistMLP: .diloco
@@ -153,9 +159,11 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         self.init(workload: w)
         name = try c.decodeIfPresent(String.self, forKey: .name) ?? name
         modelKind = try c.decodeIfPresent(String.self, forKey: .modelKind) ?? modelKind
-        host = try c.decodeIfPresent(String.self, forKey: .host) ?? host
+        let legacy = try decoder.container(keyedBy: LegacyKeys.self)
+        bind = try c.decodeIfPresent(String.self, forKey: .bind) ?? legacy.decodeIfPresent(String.self, forKey: .host) ?? bind
         port = try c.decodeIfPresent(Int.self, forKey: .port) ?? port
-        serverNames = try c.decodeIfPresent([String].self, forKey: .serverNames) ?? serverNames
+        publicNames = try c.decodeIfPresent([String].self, forKey: .publicNames)
+            ?? legacy.decodeIfPresent([String].self, forKey: .serverNames) ?? publicNames
         goalSamples = try c.decodeIfPresent(Int.self, forKey: .goalSamples) ?? goalSamples
         maxRounds = try c.decodeIfPresent(Int.self, forKey: .maxRounds) ?? maxRounds
         peersPerRound = try c.decodeIfPresent(Int.self, forKey: .peersPerRound) ?? peersPerRound
@@ -259,5 +267,23 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(try enc.encode(self), to: paths.config)
+    }
+}
+
+extension CampaignConfig {
+    /// The server certificate's names: localhost, 127.0.0.1, the bind address unless it is a wildcard, and every
+    /// public name (case-insensitively unique, in that order). The bind address says only where to listen; peers
+    /// behind NAT or on the internet reach the coordinator by its public names.
+    public static func certificateNames(bind: String, publicNames: [String]) -> [String] {
+        var seen = Set<String>()
+        let listen = ["0.0.0.0", "::", ""].contains(bind) ? [] : [bind]
+        return (["localhost", "127.0.0.1"] + listen + publicNames).filter { seen.insert($0.lowercased()).inserted }
+    }
+
+    /// A DNS name (letters, digits, hyphens and dots, ≤ 253 bytes) or an IPv4/IPv6 literal.
+    public static func isPlausibleAddress(_ s: String) -> Bool {
+        guard !s.isEmpty, s.utf8.count <= 253 else { return false }
+        if s.contains(":") { return s.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." } }
+        return s.allSatisfy { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "-" || $0 == "." }
     }
 }

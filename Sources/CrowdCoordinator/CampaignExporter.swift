@@ -1,11 +1,13 @@
 import CrowdData
 import CrowdEngine
+import CrowdProtocol
 import CrowdTraining
 import Foundation
 import GRDB
 
-/// `crowdtrain coordinator export`: the open release of a campaign — the current model, its recorded
-/// evaluation and the credits of every contributor — written to a fresh directory.
+/// `crowdtrain coordinator export` (through `GET /v1/admin/export`): the open release of a campaign — the current
+/// model, its recorded evaluation and the credits of every contributor — which the CLI writes to a fresh directory
+/// (`ExportWriter`).
 ///
 /// Read-only on the campaign: the database is opened read-only (WAL lets a running coordinator go on
 /// writing), the checkpoint is copied after its SHA-256 is checked against the database record.
@@ -20,68 +22,16 @@ import GRDB
 /// OUT/CREDITS.md        the same as a Markdown table
 /// ```
 public enum CampaignExporter {
-    /// The evaluation of the exported model as the coordinator recorded it (or computed by the export when the
-    /// coordinator had not evaluated it yet: same held-out set, same figures).
-    public struct ExportedEvaluation: Codable, Sendable, Equatable {
-        public var campaign: String
-        public var workload: String
-        public var round: UInt64
-        public var modelVersion: String
-        public var metric: String
-        public var value: Double
-        public var loss: Double
-        public var samples: Int
-    }
+    public typealias ExportedEvaluation = CrowdProtocol.ExportedEvaluation
+    public typealias Contributor = ExportedContributor
+    public typealias Credits = ExportedCredits
 
-    /// One contributor line of `credits.json`.
-    public struct Contributor: Codable, Sendable, Equatable {
-        public var rank: Int
-        public var name: String
-        public var peerID: String
-        /// Ledger entries (accepted updates).
-        public var acceptedUpdates: Int
-        /// Refused uploads (never credited).
-        public var rejectedUpdates: Int
-        public var samples: Int
-        /// GFLOP, the sum of the peer's ledger entries.
-        public var credit: Double
-        /// Percent of the total credit.
-        public var share: Double
-    }
-
-    /// `credits.json`.
-    public struct Credits: Codable, Sendable, Equatable {
-        public var campaign: String
-        public var workload: String
-        public var modelVersion: String
-        public var round: UInt64
-        public var creditUnit: String
-        public var totalCredit: Double
-        public var totalSamples: Int
-        public var acceptedUpdates: Int
-        public var contributors: [Contributor]
-    }
-
-    /// What was written.
-    public struct Result: Sendable {
-        public var directory: String
-        public var checkpoint: String
-        public var evaluation: ExportedEvaluation
-        public var credits: Credits
-    }
-
-    /// Exports the campaign in `directory` to `out` (created; must be absent or empty).
-    public static func export(directory: String, to out: String) throws -> Result {
+    /// What an export holds, read from the campaign (read-only; safe while the coordinator runs): the model's bytes
+    /// (checked against the SHA-256 the database records), its evaluation, and the credits (sums of the ledger).
+    public static func bundle(directory: String) throws -> (bundle: ExportBundle, model: Data) {
         let paths = CampaignPaths(directory: directory)
         let config = try CampaignConfig.load(paths: paths)
         let fm = FileManager.default
-        var isDir: ObjCBool = false
-        if fm.fileExists(atPath: out, isDirectory: &isDir) {
-            guard isDir.boolValue else { throw CoordinatorError("--out \(out) exists and is not a directory") }
-            guard (try fm.contentsOfDirectory(atPath: out)).isEmpty else {
-                throw CoordinatorError("--out \(out) is not empty; choose a new directory (an export never overwrites)")
-            }
-        }
         guard fm.fileExists(atPath: paths.database) else {
             throw CoordinatorError(
                 "\(paths.database) is missing; \(directory) is not a campaign created by `coordinator init`")
@@ -131,7 +81,7 @@ public enum CampaignExporter {
         }
         let source = (paths.directory as NSString).appendingPathComponent(checkpoint.path)
         guard let bytes = fm.contents(atPath: source) else { throw CoordinatorError("checkpoint \(source) is missing") }
-        guard Secrets.sha256Hex(bytes) == checkpoint.version else {
+        guard ContentDigest.hex(bytes) == checkpoint.version else {
             throw CoordinatorError(
                 "checkpoint \(source) does not match the SHA-256 the database records; not exporting it")
         }
@@ -148,16 +98,12 @@ public enum CampaignExporter {
                  samples: $0["samples"], credit: $0["credit"])
             }, config: config, checkpoint: checkpoint, acceptedUpdates: acceptedTotal)
 
-        try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let model = (out as NSString).appendingPathComponent("model.ckpt")
-        try AtomicFile.write(bytes, to: model)
-        try AtomicFile.write(try enc.encode(exported), to: (out as NSString).appendingPathComponent("evaluation.json"))
-        try AtomicFile.write(try enc.encode(credits), to: (out as NSString).appendingPathComponent("credits.json"))
-        let markdownPath = (out as NSString).appendingPathComponent("CREDITS.md")
-        try AtomicFile.write(Data(markdown(credits, evaluation: exported).utf8), to: markdownPath)
-        return Result(directory: out, checkpoint: model, evaluation: exported, credits: credits)
+        return (
+            ExportBundle(
+                evaluation: exported, credits: credits, creditsMarkdown: markdown(credits, evaluation: exported),
+                modelBytes: bytes.count),
+            bytes
+        )
     }
 
     /// Evaluates a checkpoint the coordinator has not evaluated yet, on the campaign's held-out set.

@@ -9,7 +9,8 @@ public enum CampaignData: Sendable {
     case text(train: TextCorpus, evaluation: TextCorpus)
 }
 
-/// `coordinator init`, `invite` and `revoke`: everything that creates or changes a campaign offline.
+/// `coordinator init` and the invites made before the coordinator serves (`init --invites`, benchmarks, tests).
+/// Everything that changes a serving campaign goes through the operator API (`Coordinator+Operator.swift`).
 public enum CampaignInitializer {
     /// What `create` made.
     public struct Summary: Sendable {
@@ -40,7 +41,8 @@ public enum CampaignInitializer {
         }
         try fm.createDirectory(atPath: paths.directory, withIntermediateDirectories: true)
         try fm.createDirectory(atPath: paths.checkpoints, withIntermediateDirectories: true)
-        try CertificateAuthority.create(paths: paths, campaign: config.name, serverNames: config.serverNames)
+        try CertificateAuthority.create(paths: paths, campaign: config.name, publicNames: config.publicNames)
+        try OperatorToken.create(paths: paths)
 
         let manifest: ShardManifest
         let evaluationSet: EvaluationSet
@@ -61,7 +63,7 @@ public enum CampaignInitializer {
         let checkpoint = try Checkpoint(
             model: model, metadata: ["round": "0", "workload": config.workload, "campaign": config.name])
         let bytes = try checkpoint.encoded()
-        let version = Secrets.sha256Hex(bytes)
+        let version = ContentDigest.hex(bytes)
         try AtomicFile.write(bytes, to: paths.checkpoint(round: 0))
         let result = evaluationSet.evaluate(model)
         let evaluation = EvaluationRecord(
@@ -89,26 +91,6 @@ public enum CampaignInitializer {
         let tokens = (0..<count).map { _ in Secrets.newInvite() }
         try store.insertInvites(hashes: tokens.map(Secrets.hash), note: note, at: now)
         return tokens
-    }
-
-    /// Revokes one unused invite token; false if it is unknown, used or already revoked.
-    public static func revokeInvite(directory: String, token: String, now: Double = Date().timeIntervalSince1970)
-        throws -> Bool
-    {
-        try openStore(directory).revokeInvite(hash: Secrets.hash(token), at: now)
-    }
-
-    /// Revokes every unused invite; returns how many.
-    public static func revokeUnusedInvites(directory: String, now: Double = Date().timeIntervalSince1970) throws -> Int
-    {
-        try openStore(directory).revokeUnusedInvites(at: now)
-    }
-
-    /// Revokes a peer's credential (its uploads are refused from then on; its past credit stays).
-    public static func revokePeer(directory: String, peerID: String, now: Double = Date().timeIntervalSince1970)
-        throws -> Bool
-    {
-        try openStore(directory).revokePeer(id: peerID, at: now)
     }
 
     static func openStore(_ directory: String) throws -> SQLiteStore {

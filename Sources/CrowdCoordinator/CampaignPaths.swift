@@ -5,6 +5,7 @@ import Foundation
 /// ```
 /// D/campaign.json        configuration (CampaignConfig)
 /// D/ca.pem               CA certificate volunteers pass to `peer join --ca`
+/// D/operator.token       the operator API's bearer token (0600)
 /// D/tls/ca-key.pem       CA private key (0600)
 /// D/tls/server.pem       server certificate chain
 /// D/tls/server-key.pem   server private key (0600)
@@ -24,6 +25,7 @@ public struct CampaignPaths: Sendable {
 
     public var config: String { join("campaign.json") }
     public var caCertificate: String { join("ca.pem") }
+    public var operatorToken: String { join("operator.token") }
     public var tlsDirectory: String { join("tls") }
     public var caKey: String { join("tls/ca-key.pem") }
     public var serverCertificate: String { join("tls/server.pem") }

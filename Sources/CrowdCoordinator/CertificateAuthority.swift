@@ -7,7 +7,7 @@ import X509
 /// The campaign's private CA and the coordinator's server certificate (P-256, swift-certificates).
 ///
 /// Volunteers trust only `D/ca.pem`; the server certificate names every entry of
-/// `CampaignConfig.serverNames` (DNS names, or IP addresses when they parse as IPv4/IPv6).
+/// `CampaignConfig.publicNames` (DNS names, or IP addresses when they parse as IPv4/IPv6).
 public enum CertificateAuthority {
     /// PEM strings of a freshly generated CA and server certificate.
     public struct Material: Sendable {
@@ -18,7 +18,7 @@ public enum CertificateAuthority {
     }
 
     /// Generates a CA valid for 10 years and a server certificate valid for 2 years.
-    public static func generate(campaign: String, serverNames: [String], now: Date = Date()) throws -> Material {
+    public static func generate(campaign: String, publicNames: [String], now: Date = Date()) throws -> Material {
         let caKey = P256.Signing.PrivateKey()
         let caName = try DistinguishedName {
             OrganizationName("CrowdTrain")
@@ -39,9 +39,9 @@ public enum CertificateAuthority {
         let serverKey = P256.Signing.PrivateKey()
         let serverName = try DistinguishedName {
             OrganizationName("CrowdTrain")
-            CommonName(serverNames.first ?? "localhost")
+            CommonName(publicNames.first ?? "localhost")
         }
-        let sans = SubjectAlternativeNames(uniqueNames(serverNames).map(generalName))
+        let sans = SubjectAlternativeNames(uniqueNames(publicNames).map(generalName))
         let server = try Certificate(
             version: .v3, serialNumber: Certificate.SerialNumber(),
             publicKey: Certificate.PublicKey(serverKey.publicKey),
@@ -61,8 +61,8 @@ public enum CertificateAuthority {
     }
 
     /// Generates and writes the TLS files of a campaign: `ca.pem` (0644), keys 0600.
-    public static func create(paths: CampaignPaths, campaign: String, serverNames: [String]) throws {
-        let m = try generate(campaign: campaign, serverNames: serverNames)
+    public static func create(paths: CampaignPaths, campaign: String, publicNames: [String]) throws {
+        let m = try generate(campaign: campaign, publicNames: publicNames)
         try FileManager.default.createDirectory(
             atPath: paths.tlsDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         try AtomicFile.write(Data(m.caKeyPEM.utf8), to: paths.caKey, mode: 0o600)

@@ -1,3 +1,4 @@
+import CrowdData
 import CrowdEngine
 import CrowdTraining
 import Foundation
@@ -66,7 +67,7 @@ enum CheckpointRecovery {
         guard let bytes = FileManager.default.contents(atPath: path) else {
             return .failure(Problem("the file cannot be read"))
         }
-        guard Secrets.sha256Hex(bytes) == record.version else {
+        guard ContentDigest.hex(bytes) == record.version else {
             return .failure(
                 Problem("its SHA-256 does not match the recorded version: corrupted or modified"))
         }

@@ -1,5 +1,6 @@
 import CrowdAggregation
 import CrowdCodec
+import CrowdData
 import CrowdEngine
 import CrowdProtocol
 import Foundation
@@ -66,11 +67,11 @@ extension Coordinator {
             kind: modelKind, schemaHash: schemaHash, configJSON: modelConfigJSON,
             metadata: ["round": "\(round)", "workload": config.workload, "campaign": config.name], params: newParams)
         let bytes = try checkpoint.encoded()
-        let version = Secrets.sha256Hex(bytes)
+        let version = ContentDigest.hex(bytes)
         try AtomicFile.write(bytes, to: paths.checkpoint(round: round))
         let aggregated = Date()
         let samples = board.samplesTrained + creditedSamples
-        let finished = (config.maxRounds.map { round >= UInt64($0) } ?? false) || samples >= config.goalSamples
+        let finished = (goal.maxRounds.map { round >= UInt64($0) } ?? false) || samples >= goal.samples
         let nextSeed = SeedMixer.roundSeed(campaign: config.seed, round: round + 1)
         let now = clock.now()
         try store.closeRound(
@@ -87,7 +88,7 @@ extension Coordinator {
         paramsProbeLoss = result.probeLoss
         baseVersion = version
         baseBytes = bytes
-        baseDigest = Secrets.sha256(bytes)
+        baseDigest = ContentDigest.bytes(bytes)
         roundSeed = nextSeed
         for v in result.verdicts where v.isAggregated { normHistory.append(v.norm) }
         recentSketches.append(contentsOf: creditedSketches + (broadcast.map { [$0] } ?? []))

@@ -68,20 +68,14 @@ extension Coordinator {
     }
 
     func wireLease(_ r: LeaseRecord) throws -> Lease {
-        let i = config.inner
-        var inner = InnerOptimizerSettings(
-            kind: i.kind, lr: i.lr, momentum: i.momentum, nesterov: i.nesterov, weightDecay: i.weightDecay,
-            beta1: i.beta1, beta2: i.beta2, eps: i.eps, gradClip: i.gradClip, keepState: i.keepState ? true : nil)
-        if i.schedule.kind != .const {
-            (inner.progress, inner.progressPerStep) = scheduleProgress(round: r.round, leaseSamples: r.samples)
-            (inner.schedule, inner.warmup, inner.floor) = (i.schedule.kind.rawValue, i.schedule.warmup, i.schedule.floor)
-        }
+        let progress = config.inner.schedule.kind == .const
+            ? nil : scheduleProgress(round: r.round, leaseSamples: r.samples)
         var lease = Lease(
             leaseID: r.id, round: r.round, modelVersion: try baseVersion(round: r.round), schemaHash: schemaHash,
             workload: config.workload,
             modelKind: modelKind, shardIDs: r.shardIDs, steps: config.localSteps, batch: config.batch,
             block: config.block,
-            inner: inner,
+            inner: config.inner, progress: progress?.0, progressPerStep: progress?.1,
             codec: codec.description, codecLevel: config.codecLevel, seed: r.seed, deadline: r.deadline,
             samples: r.samples)
         if config.verification.enabled {
@@ -96,7 +90,7 @@ extension Coordinator {
     /// updates of `localSteps` steps) over `goalSamples`; within a round the `closingCount` leases advance side by
     /// side. Deterministic (no store query) and the same rule as `bench quality`'s crowds.
     func scheduleProgress(round: UInt64, leaseSamples: Int) -> (progress: Double, perStep: Double) {
-        let goal = Double(max(1, config.goalSamples))
+        let goal = Double(max(1, self.goal.samples))
         let unitsPerStep = Double(leaseSamples) / Double(max(1, config.localSteps))
         let perStep = Double(machine.settings.closingCount) * unitsPerStep / goal
         return (Double(round > 0 ? round - 1 : 0) * Double(config.localSteps) * perStep, perStep)

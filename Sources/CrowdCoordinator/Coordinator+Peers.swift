@@ -4,12 +4,16 @@ import Foundation
 
 extension Coordinator {
     /// Redeems an invite: creates the peer and returns its one-time-shown credential.
+    ///
+    /// The name must pass `DisplayName` (`invalid_name`, 400) and its key must be free in the campaign
+    /// (`name_taken`, 409); both refusals leave the invite usable (the name is checked in the same transaction that
+    /// uses the invite, before it does).
     public func join(_ request: JoinRequest) throws -> JoinResponse {
-        let name = request.name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...64).contains(name.count),
-            !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-        else {
-            throw APIError(.badRequest, "name must be 1–64 printable characters")
+        let name: DisplayName
+        do {
+            name = try DisplayName(request.name)
+        } catch {
+            throw APIError(.invalidName, error.message)
         }
         guard Secrets.wellFormed(request.invite, prefix: CredentialFormat.invitePrefix) else {
             throw APIError(.invalidInvite, "that is not an invite token (ct_inv_…); ask the operator for a new invite")
@@ -24,7 +28,7 @@ extension Coordinator {
         case .joined:
             board.update { $0.peersTotal += 1 }
             board.seen(peer: peerID, at: now)
-            logger.info("peer joined", metadata: ["peer": "\(peerID)", "name": "\(name)"])
+            logger.info("peer joined", metadata: ["peer": "\(peerID)", "name": "\(name.value)"])
             return JoinResponse(peerID: peerID, credential: credential, campaign: campaignInfo)
         case .unknown:
             throw APIError(.invalidInvite, "unknown invite; ask the operator for a new invite")
@@ -32,6 +36,13 @@ extension Coordinator {
             throw APIError(.invalidInvite, "this invite was revoked; ask the operator for a new invite")
         case .used:
             throw APIError(.inviteUsed, "this invite was already used; each invite joins one peer")
+        case .nameTaken(let suggestion):
+            let another = suggestion.map { "choose another name, for example '\($0)'" } ?? "choose another name"
+            throw APIError(
+                .nameTaken,
+                "the display name '\(name.value)' is taken in this campaign, or looks like one that is (names are "
+                    + "compared ignoring case, accents, spaces and look-alikes such as 0/o, 1/l, rn/m and Cyrillic or "
+                    + "Greek letters); \(another). Your invite was not used")
         }
     }
 

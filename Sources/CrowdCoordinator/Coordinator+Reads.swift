@@ -19,19 +19,33 @@ extension Coordinator {
     }
 
     /// Shard bytes of `id` (verified against the id on first read, then cached).
-    public func shardBytes(id: String) throws -> Data {
-        guard let path = shardFiles[id] else { throw APIError(.notFound, "no shard \(id)") }
+    ///
+    /// Only training shards named by one of `peerID`'s open leases are served: the evaluation shard stays with the
+    /// coordinator (a peer that could read it could fit the held-out set), and a peer cannot pull the whole
+    /// training set either.
+    public func shardBytes(id: String, peerID: String) throws -> Data {
+        guard let path = shardFiles[id], id != evaluationShardID, try store.holdsLeasedShard(peerID: peerID, shardID: id)
+        else {
+            throw APIError(.shardNotLeased, "shard \(id.prefix(16)) is not in one of this peer's open leases; ask for a lease")
+        }
+        let data = try storedShard(id, path: path)
+        served(bytes: data.count)
+        return data
+    }
+
+    /// The bytes of a shard of the campaign (training or evaluation), checked against its id.
+    func storedShard(_ id: String, path: String? = nil) throws -> Data {
+        guard let path = path ?? shardFiles[id] else { throw APIError(.notFound, "no shard \(id)") }
         let data: Data
         if let cached = shardCache[id] {
             data = cached
         } else {
-            guard let bytes = FileManager.default.contents(atPath: path), Secrets.sha256Hex(bytes) == id else {
+            guard let bytes = FileManager.default.contents(atPath: path), ContentDigest.hex(bytes) == id else {
                 throw APIError(.internalError, "shard \(id) is missing or damaged on the coordinator")
             }
             shardCache[id] = bytes
             data = bytes
         }
-        served(bytes: data.count)
         return data
     }
 

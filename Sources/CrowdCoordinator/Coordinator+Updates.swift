@@ -1,5 +1,6 @@
 import CrowdAggregation
 import CrowdCodec
+import CrowdData
 import CrowdProtocol
 import Foundation
 
@@ -21,7 +22,7 @@ extension Coordinator {
         guard let lease = try store.lease(id: leaseID), lease.peerID == peer.id else {
             throw reject(.noSuchLease, "no lease \(leaseID) for this peer; ask for a new lease")
         }
-        let sha = Secrets.sha256Hex(body)
+        let sha = ContentDigest.hex(body)
         if let prior = try store.acceptedUpdate(leaseID: leaseID) {
             if prior.sha256 == sha { return prior.receipt }
             throw reject(.duplicate, "lease \(leaseID) was already credited for a different upload")
@@ -67,7 +68,7 @@ extension Coordinator {
                     + "bound \(String(format: "%.4g", bound)) (defence.maxNorm / defence.rejectMultiplier × the median "
                     + "of recent updates); not credited. Train the lease as given and upload its Δ")
         }
-        let valuesSHA = values.withUnsafeBytes { Secrets.sha256Hex(Data($0)) }
+        let valuesSHA = values.withUnsafeBytes { ContentDigest.hex(Data($0)) }
         if let original = try store.hasUpdate(valuesSHA256: valuesSHA) {
             throw reject(
                 .duplicateUpdate,

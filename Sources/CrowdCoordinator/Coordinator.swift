@@ -32,6 +32,8 @@ public actor Coordinator {
 
     let trainShards: [ShardEntry]
     let shardFiles: [String: String]
+    /// The held-out evaluation shard: never served.
+    let evaluationShardID: String
     let evaluation: EvaluationSet
 
     var machine: RoundStateMachine
@@ -74,6 +76,10 @@ public actor Coordinator {
     let freshInnerDigest: [UInt8]
     /// When held credit was last settled by `tick` (at most once a second).
     var lastSettle = 0.0
+    /// The campaign's goal as it is now (`config` holds it as the campaign opened; the operator API changes this).
+    var goal: (samples: Int, maxRounds: Int?)
+    /// SHA-256 of the operator token (`<dir>/operator.token`), compared in constant time.
+    nonisolated let operatorTokenHash: [UInt8]
     /// Draws the challenge decision and segment: uniform in [0, 1) from the system's cryptographic generator
     /// (a peer cannot predict which update or segment is checked); tests inject their own.
     var challengeDice: @Sendable () -> Double = {
@@ -85,8 +91,11 @@ public actor Coordinator {
         paths: CampaignPaths, config: CampaignConfig, store: any CoordinatorRepository, clock: any CoordinatorClock,
         logger: Logger, model: any TrainableModel, checkpoint: Checkpoint, checkpointBytes: Data, version: String,
         manifest: ShardManifest, evaluation: EvaluationSet, machine: RoundStateMachine,
-        strategy: OuterOptimizerStrategy, roundSeed: UInt64, probe: ProbeSet, board: StatusBoard
+        strategy: OuterOptimizerStrategy, roundSeed: UInt64, probe: ProbeSet, board: StatusBoard,
+        operatorTokenHash: [UInt8]
     ) throws {
+        self.goal = (config.goalSamples, config.maxRounds)
+        self.operatorTokenHash = operatorTokenHash
         self.paths = paths
         self.config = config
         self.store = store
@@ -105,12 +114,13 @@ public actor Coordinator {
             files[s.id] = (paths.shards as NSString).appendingPathComponent(s.file)
         }
         self.shardFiles = files
+        self.evaluationShardID = manifest.evaluation.id
         self.evaluation = evaluation
         self.machine = machine
         self.strategy = strategy
         self.params = checkpoint.params
         self.baseVersion = version
-        self.baseDigest = Secrets.sha256(checkpointBytes)
+        self.baseDigest = ContentDigest.bytes(checkpointBytes)
         self.baseBytes = checkpointBytes
         self.roundSeed = roundSeed
         self.probe = probe
@@ -175,7 +185,8 @@ public actor Coordinator {
             probe: try ProbeSet.load(paths: paths, manifest: manifest, config: config, checkpoint: checkpoint),
             board: try StatusBoard.load(
                 store: store, config: config, round: round.number, finished: finished, version: version,
-                now: clock.now()))
+                now: clock.now()),
+            operatorTokenHash: try OperatorToken.loadOrCreate(paths: paths, logger: log))
         let waived = try store.waiveInterruptedVerifications()
         if waived > 0 {
             log.notice(
@@ -209,7 +220,7 @@ public actor Coordinator {
         guard let bytes = FileManager.default.contents(atPath: path) else {
             throw CoordinatorError("checkpoint \(path) is missing")
         }
-        guard Secrets.sha256Hex(bytes) == record.version else {
+        guard ContentDigest.hex(bytes) == record.version else {
             throw CoordinatorError("checkpoint \(path) does not match its recorded SHA-256 (torn or modified file)")
         }
         return (try Checkpoint.decode(bytes, path: path), bytes)

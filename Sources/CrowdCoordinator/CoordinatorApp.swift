@@ -18,10 +18,11 @@ public struct CoordinatorApp: Sendable {
 
     /// Opens the campaign in `directory` and builds the HTTPS application.
     /// - Parameters:
-    ///   - host, port: override `campaign.json` (`port: 0` picks a free port; see `onServerRunning`).
+    ///   - bind, port: override `campaign.json`'s listen address and port (`port: 0` picks a free port; see
+    ///     `onServerRunning`).
     ///   - onServerRunning: called with the bound port once the server listens.
     public static func build(
-        directory: String, host: String? = nil, port: Int? = nil,
+        directory: String, bind: String? = nil, port: Int? = nil,
         clock: any CoordinatorClock = SystemCoordinatorClock(), logger: Logger? = nil,
         tickInterval: Duration = .seconds(1), onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> CoordinatorApp {
@@ -37,6 +38,7 @@ public struct CoordinatorApp: Sendable {
                 // the campaign clock by hand.
                 limiter: RequestLimiter(limits: limits, metrics: coordinator.metrics)))
         CoordinatorRoutes.register(on: router, coordinator: coordinator)
+        OperatorRoutes.register(on: router, coordinator: coordinator)
         DashboardRoutes.register(on: router, coordinator: coordinator)
         let config = coordinator.config
         let tls = try tlsConfiguration(paths: coordinator.paths)
@@ -45,7 +47,7 @@ public struct CoordinatorApp: Sendable {
             router: router,
             server: .guarded(tls: tls, limits: limits, registry: registry, metrics: coordinator.metrics),
             configuration: .init(
-                address: .hostname(host ?? config.host, port: port ?? config.port), serverName: "crowdtrain",
+                address: .hostname(bind ?? config.bind, port: port ?? config.port), serverName: "crowdtrain",
                 availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections, logger: log)),
             services: [RoundTicker(coordinator: coordinator, interval: tickInterval)],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },

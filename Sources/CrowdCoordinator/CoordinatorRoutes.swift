@@ -6,8 +6,9 @@ import NIOCore
 
 /// The HTTP edge: authentication, body limits, JSON in/out. Logic lives in `Coordinator`.
 ///
-/// Public: `/healthz`, `/v1/status`, `/v1/stats`, and (in `DashboardRoutes`) `/` and `/metrics`. Invite-authorized: `/v1/join`. Everything else
-/// needs `Authorization: Bearer <peer credential>`; identity never comes from a request body.
+/// Public: `/healthz`, `/v1/status`, `/v1/stats`, and (in `DashboardRoutes`) `/` and `/metrics`. Invite-authorized: `/v1/join`.
+/// `/v1/admin/…` needs the operator token (`OperatorRoutes`). Everything else needs `Authorization: Bearer <peer
+/// credential>`; identity never comes from a request body.
 public enum CoordinatorRoutes {
     /// Largest JSON request body.
     public static let maxJSONBytes = 64 * 1024
@@ -41,9 +42,9 @@ public enum CoordinatorRoutes {
             return binary(try await coordinator.modelBytes(version: version))
         }
         router.get("/v1/shards/:id") { request, context in
-            _ = try coordinator.authenticate(authorization: request.headers[.authorization])
+            let peer = try coordinator.authenticate(authorization: request.headers[.authorization])
             let id = try context.parameters.require("id")
-            return binary(try await coordinator.shardBytes(id: id))
+            return binary(try await coordinator.shardBytes(id: id, peerID: peer.id))
         }
         router.put("/v1/updates/:leaseID") { request, context in
             var request = request
@@ -113,13 +114,13 @@ public enum CoordinatorRoutes {
         }
     }
 
-    static func decodeJSON<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
+    static func decodeJSON<T: Decodable>(_ type: T.Type, _ request: Request, limit: Int = maxJSONBytes) async throws -> T {
         var request = request
         let buffer: ByteBuffer
         do {
-            buffer = try await request.collectBody(upTo: maxJSONBytes)
+            buffer = try await request.collectBody(upTo: limit)
         } catch is NIOTooManyBytesError {
-            throw APIError(.bodyTooLarge, "JSON request bodies are limited to \(maxJSONBytes) bytes")
+            throw APIError(.bodyTooLarge, "JSON request bodies are limited to \(limit) bytes")
         }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))

@@ -8,8 +8,9 @@ public protocol InviteRepository: Sendable {
     func revokeInvite(hash: String, at time: Double) throws -> Bool
     /// Revokes every unused invite; returns how many.
     func revokeUnusedInvites(at time: Double) throws -> Int
-    /// In one transaction: checks the invite, creates the peer with `credentialHash`, marks the invite used.
-    func redeemInvite(hash: String, peerID: String, name: String, credentialHash: String, at time: Double)
+    /// In one transaction: checks the invite, checks that no peer has a name with `name.key`, marks the invite used
+    /// and creates the peer with `credentialHash`. Any refusal leaves the invite unused.
+    func redeemInvite(hash: String, peerID: String, name: DisplayName, credentialHash: String, at time: Double)
         throws -> InviteRedemption
 }
 
@@ -17,10 +18,9 @@ public protocol InviteRepository: Sendable {
 public protocol PeerRepository: Sendable {
     func peer(credentialHash: String) throws -> PeerRecord?
     func peer(id: String) throws -> PeerRecord?
-    func touchPeer(id: String, at time: Double) throws
     /// `last_seen` of many peers in one transaction.
     func touchPeers(_ seen: [String: Double]) throws
-    /// Revokes a peer's credential; false if unknown.
+    /// Revokes a peer's credential and expires its open leases, in one transaction; false if unknown or already revoked.
     func revokePeer(id: String, at time: Double) throws -> Bool
 }
 
@@ -29,11 +29,12 @@ public protocol RoundRepository: Sendable {
     func currentRound() throws -> RoundRecord?
     func round(_ number: UInt64) throws -> RoundRecord?
     func checkpoint(version: String) throws -> CheckpointRecord?
-    func latestCheckpoint() throws -> CheckpointRecord?
     /// Records the initial model (round 0, closed, evaluated) and opens round 1, in one transaction.
     func bootstrap(initial: CheckpointRecord, evaluation: EvaluationRecord, round1Seed: UInt64, at time: Double) throws
     func insertLease(_ lease: LeaseRecord) throws
     func lease(id: String) throws -> LeaseRecord?
+    /// Whether one of the peer's open leases names the training shard `shardID` (the only shards a peer may fetch).
+    func holdsLeasedShard(peerID: String, shardID: String) throws -> Bool
     func leases(round: UInt64) throws -> [LeaseRecord]
     /// Every lease of `round` plus the open leases of rounds `openSince…round` (what a restart needs).
     func leasesForRestore(round: UInt64, openSince: UInt64) throws -> [LeaseRecord]
@@ -49,8 +50,6 @@ public protocol RoundRepository: Sendable {
     func recentCredited(limit: Int) throws -> [(norm: Double, sketch: Data?)]
     /// Sketch of the last broadcast model change (θ_before − θ_after of the last closed round).
     func broadcastSketch() throws -> Data?
-    /// (samples, envelope) of every accepted update whose lease is of `round`, in acceptance order.
-    func acceptedEnvelopes(round: UInt64) throws -> [(samples: Int, envelope: Data)]
     /// Every update folded into `round` (its aggregation input), in acceptance order.
     func foldedUpdates(round: UInt64) throws -> [FoldedUpdate]
     /// How many updates are folded into `round`.

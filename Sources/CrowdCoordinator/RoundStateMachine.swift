@@ -104,7 +104,7 @@ public struct RoundStateMachine: Sendable, Equatable {
         case extendDeadline(round: UInt64, until: Double)
     }
 
-    public let settings: Settings
+    public private(set) var settings: Settings
     public private(set) var round: UInt64
     public private(set) var phase: Phase
     public private(set) var roundDeadline: Double
@@ -243,12 +243,24 @@ public struct RoundStateMachine: Sendable, Equatable {
         return []
     }
 
-    /// A suspended peer's open leases end now; their slots of the current round are free for others at once.
-    public mutating func dropLeases(peerID: String) {
+    /// The operator changed the round deadline or the lease duration: later rounds and leases use the new values (the
+    /// current round keeps its deadline, issued leases theirs).
+    public mutating func changeTimings(roundDeadlineSeconds: Double, leaseSeconds: Double) {
+        settings.roundDeadlineSeconds = roundDeadlineSeconds
+        settings.leaseSeconds = leaseSeconds
+    }
+
+    /// A revoked or suspended peer's open leases end now; their slots of the current round are free for others at once.
+    /// Returns the leases that ended.
+    @discardableResult
+    public mutating func dropLeases(peerID: String) -> [String] {
+        var dropped: [String] = []
         for (id, l) in openLeases where l.peerID == peerID {
             openLeases.removeValue(forKey: id)
+            dropped.append(id)
             if l.round == round { freeSlots[l.slot] = FreeSlot(lapsedBy: peerID, since: -.infinity) }
         }
+        return dropped
     }
 
     /// Advances time: expires leases past their deadline (or, async, past the staleness window) and closes

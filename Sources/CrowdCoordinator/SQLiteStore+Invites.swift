@@ -1,3 +1,4 @@
+import CrowdProtocol
 import Foundation
 import GRDB
 
@@ -29,7 +30,7 @@ extension SQLiteStore: InviteRepository {
         }
     }
 
-    public func redeemInvite(hash: String, peerID: String, name: String, credentialHash: String, at time: Double)
+    public func redeemInvite(hash: String, peerID: String, name: DisplayName, credentialHash: String, at time: Double)
         throws -> InviteRedemption
     {
         try pool.write { db in
@@ -39,17 +40,34 @@ extension SQLiteStore: InviteRepository {
             else { return .unknown }
             if (row["revoked_at"] as Double?) != nil { return .revoked }
             if (row["used_at"] as Double?) != nil { return .used }
+            // The name is checked before the invite is touched: a refused name leaves the invite usable. Names of
+            // revoked and suspended peers stay taken (their credit is still theirs).
+            if try Self.nameKeyTaken(db, name.key) {
+                var suggestion: String?
+                for n in 2...99 {
+                    guard let candidate = name.numbered(n) else { break }
+                    if try !Self.nameKeyTaken(db, candidate.key) {
+                        suggestion = candidate.value
+                        break
+                    }
+                }
+                return .nameTaken(suggestion: suggestion)
+            }
             try db.execute(
                 sql: "UPDATE invites SET used_at = ?, used_by = ? WHERE hash = ? AND used_at IS NULL",
                 arguments: [time, peerID, hash])
             guard db.changesCount == 1 else { return .used }
             try db.execute(
                 sql: """
-                    INSERT INTO peers (id, name, credential_hash, invite_hash, created_at, last_seen)
-                    VALUES (?, ?, ?, ?, ?, ?)
-                    """, arguments: [peerID, name, credentialHash, hash, time, time])
-            return .joined(PeerRecord(id: peerID, name: name, createdAt: time, lastSeen: time, revokedAt: nil))
+                    INSERT INTO peers (id, name, name_key, credential_hash, invite_hash, created_at, last_seen)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [peerID, name.value, name.key, credentialHash, hash, time, time])
+            return .joined(PeerRecord(id: peerID, name: name.value, createdAt: time, lastSeen: time, revokedAt: nil))
         }
+    }
+
+    static func nameKeyTaken(_ db: Database, _ key: String) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM peers WHERE name_key = ?)", arguments: [key]) ?? false
     }
 }
 
@@ -74,8 +92,6 @@ extension SQLiteStore: PeerRepository {
         }
     }
 
-    public func touchPeer(id: String, at time: Double) throws { try touchPeers([id: time]) }
-
     public func touchPeers(_ seen: [String: Double]) throws {
         guard !seen.isEmpty else { return }
         try pool.write { db in
@@ -89,7 +105,11 @@ extension SQLiteStore: PeerRepository {
         try pool.write { db in
             try db.execute(
                 sql: "UPDATE peers SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", arguments: [time, id])
-            return db.changesCount == 1
+            guard db.changesCount == 1 else { return false }
+            // Its open leases end with the credential, in the same transaction (the round's slots are freed in memory
+            // by the caller, so a restart restores the same picture).
+            try db.execute(sql: "UPDATE leases SET status = 'expired' WHERE peer_id = ? AND status = 'open'", arguments: [id])
+            return true
         }
     }
 }

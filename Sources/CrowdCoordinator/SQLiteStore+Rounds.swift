@@ -69,12 +69,6 @@ extension SQLiteStore: RoundRepository {
         }
     }
 
-    public func latestCheckpoint() throws -> CheckpointRecord? {
-        try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM checkpoints ORDER BY round DESC LIMIT 1").map(Self.checkpoint)
-        }
-    }
-
     static func insert(_ c: CheckpointRecord, _ db: Database) throws {
         try db.execute(
             sql: "INSERT OR REPLACE INTO checkpoints (version, round, path, bytes, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -151,6 +145,16 @@ extension SQLiteStore: RoundRepository {
                     ORDER BY round, slot
                     """, arguments: [round.sqlValue, openSince.sqlValue, round.sqlValue]
             ).map(Self.lease)
+        }
+    }
+
+    public func holdsLeasedShard(peerID: String, shardID: String) throws -> Bool {
+        try pool.read { db in
+            let lists = try String.fetchAll(
+                db, sql: "SELECT shard_ids FROM leases WHERE peer_id = ? AND status = 'open'", arguments: [peerID])
+            return lists.contains { list in
+                ((try? JSONDecoder().decode([String].self, from: Data(list.utf8))) ?? []).contains(shardID)
+            }
         }
     }
 
@@ -242,16 +246,6 @@ extension SQLiteStore: RoundRepository {
 
     public func broadcastSketch() throws -> Data? {
         try pool.read { db in try Data.fetchOne(db, sql: "SELECT broadcast_sketch FROM outer_state WHERE id = 1") }
-    }
-
-    public func acceptedEnvelopes(round: UInt64) throws -> [(samples: Int, envelope: Data)] {
-        let rows: [AcceptedEnvelope] = try pool.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT samples, envelope FROM updates WHERE round = ? ORDER BY accepted_at, lease_id",
-                arguments: [round.sqlValue]
-            ).map { AcceptedEnvelope(samples: $0["samples"], envelope: $0["envelope"]) }
-        }
-        return rows.map { ($0.samples, $0.envelope) }
     }
 
     public func foldedUpdates(round: UInt64) throws -> [FoldedUpdate] {

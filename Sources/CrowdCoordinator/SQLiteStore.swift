@@ -1,3 +1,4 @@
+import CrowdProtocol
 import Foundation
 import GRDB
 
@@ -54,6 +55,15 @@ public final class SQLiteStore: Sendable {
     /// Runs raw SQL (tests and maintenance only).
     func execute(_ sql: String) throws {
         try pool.write { db in try db.execute(sql: sql) }
+    }
+
+    /// Creates a database at `path` with the migrations up to `last` only, then runs `sql` in it (tests of a later
+    /// migration on data written before it).
+    static func createMigrated(path: String, upTo last: String, then sql: String) throws {
+        let queue = try DatabaseQueue(path: path)
+        try migrator.migrate(queue, upTo: last)
+        try queue.write { db in try db.execute(sql: sql) }
+        try queue.close()
     }
 
     static var migrator: DatabaseMigrator {
@@ -178,6 +188,30 @@ public final class SQLiteStore: Sendable {
                         report TEXT NOT NULL, created_at REAL NOT NULL);
                     CREATE INDEX verifications_peer ON verifications(peer_id);
                     """)
+        }
+        // Display names (issue 17): one peer per `DisplayName.key` (case, accents, spaces and look-alikes folded),
+        // enforced by a unique index. Names stored before keep their text; their keys are backfilled oldest first,
+        // and a later duplicate gets the suffix " #2", " #3", … (keys never contain a space, so no new name can
+        // collide with a suffixed one) — the migration cannot fail on the names already there.
+        m.registerMigration("2026-12-09-name-keys") { db in
+            try db.execute(sql: "ALTER TABLE peers ADD COLUMN name_key TEXT")
+            var taken = Set<String>()
+            for row in try Row.fetchAll(db, sql: "SELECT id, name FROM peers ORDER BY created_at, id") {
+                let base = DisplayName.key(of: row["name"])
+                var key = base
+                var n = 2
+                while !taken.insert(key).inserted {
+                    key = "\(base) #\(n)"
+                    n += 1
+                }
+                try db.execute(sql: "UPDATE peers SET name_key = ? WHERE id = ?", arguments: [key, row["id"] as String])
+            }
+            try db.execute(sql: "CREATE UNIQUE INDEX peers_name_key ON peers(name_key)")
+        }
+        // A peer's open leases are read on every shard download (only a leased shard is served) and when the operator
+        // revokes a peer (its open leases are expired at once): one index lookup instead of a scan of every lease.
+        m.registerMigration("2026-12-10-lease-holder") { db in
+            try db.execute(sql: "CREATE INDEX leases_peer_status ON leases(peer_id, status)")
         }
         return m
     }

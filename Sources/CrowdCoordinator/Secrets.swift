@@ -1,5 +1,6 @@
 import CrowdEngine
 import CrowdProtocol
+import CrowdData
 import Crypto
 import Foundation
 
@@ -18,15 +19,7 @@ public enum Secrets {
     public static func newCredential() -> String { token(prefix: CredentialFormat.peerPrefix) }
 
     /// SHA-256 hex of the token's UTF-8 bytes: what the database stores.
-    public static func hash(_ token: String) -> String { sha256Hex(Data(token.utf8)) }
-
-    /// Lowercase SHA-256 hex of `data`.
-    public static func sha256Hex(_ data: Data) -> String {
-        Hex.lowercase(SHA256.hash(data: data))
-    }
-
-    /// Raw SHA-256 of `data`.
-    public static func sha256(_ data: Data) -> [UInt8] { Array(SHA256.hash(data: data)) }
+    public static func hash(_ token: String) -> String { ContentDigest.hex(Data(token.utf8)) }
 
     static func base64URL(_ bytes: [UInt8]) -> String {
         Data(bytes).base64EncodedString()

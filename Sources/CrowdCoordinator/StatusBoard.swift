@@ -36,6 +36,9 @@ public final class StatusBoard: Sendable {
         var recentSamples = 0
         var evaluations: [EvaluationPoint] = []
         var evaluationsTotal = 0
+        /// The campaign's goal (the operator API can change both while serving).
+        var goalSamples = 0
+        var maxRounds: UInt64?
     }
 
     struct Accepted: Sendable {
@@ -45,15 +48,14 @@ public final class StatusBoard: Sendable {
 
     let name: String
     let workload: String
-    let goalSamples: Int
-    let maxRounds: UInt64?
     private let state: Mutex<State>
 
     init(config: CampaignConfig, initial: State) {
         self.name = config.name
         self.workload = config.workload
-        self.goalSamples = config.goalSamples
-        self.maxRounds = config.maxRounds.map { UInt64($0) }
+        var initial = initial
+        initial.goalSamples = config.goalSamples
+        initial.maxRounds = config.maxRounds.map { UInt64($0) }
         self.state = Mutex(initial)
     }
 
@@ -127,6 +129,14 @@ public final class StatusBoard: Sendable {
         }
     }
 
+    /// Changes the goal shown in the status (`PATCH /v1/admin/settings`).
+    func setGoal(samples: Int, maxRounds: Int?) {
+        state.withLock {
+            $0.goalSamples = samples
+            $0.maxRounds = maxRounds.map { UInt64($0) }
+        }
+    }
+
     /// Samples credited so far.
     var samplesTrained: Int { state.withLock { $0.samplesTrained } }
 
@@ -140,13 +150,13 @@ public final class StatusBoard: Sendable {
             let span = min(Self.rateWindow, max(1, now - s.startedAt))
             let rate = Double(s.recentSamples) / span
             let online = s.lastSeen.values.reduce(0) { $0 + ($1 >= now - Self.onlineWindow ? 1 : 0) }
-            let remaining = max(0, goalSamples - s.samplesTrained)
+            let remaining = max(0, s.goalSamples - s.samplesTrained)
             return CampaignStatus(
                 name: name, workload: workload, round: s.round,
-                roundsCompleted: s.finished ? s.round : s.round - min(1, s.round), maxRounds: maxRounds,
-                finished: s.finished, modelVersion: s.modelVersion, goalSamples: goalSamples,
+                roundsCompleted: s.finished ? s.round : s.round - min(1, s.round), maxRounds: s.maxRounds,
+                finished: s.finished, modelVersion: s.modelVersion, goalSamples: s.goalSamples,
                 samplesTrained: s.samplesTrained,
-                percentFunded: min(100, 100 * Double(s.samplesTrained) / Double(max(1, goalSamples))),
+                percentFunded: min(100, 100 * Double(s.samplesTrained) / Double(max(1, s.goalSamples))),
                 peersOnline: online, peersTotal: s.peersTotal, samplesPerSecond: rate,
                 latestEvaluation: s.evaluations.last, evaluations: s.evaluations,
                 updatesAccepted: s.updatesAccepted, updatesRejected: s.rejections.values.reduce(0, +),

@@ -183,6 +183,9 @@ public enum InviteRedemption: Sendable, Equatable {
     case unknown
     case used
     case revoked
+    /// A peer of the campaign already has a name with the same `DisplayName.key`; the invite was not used.
+    /// `suggestion` is a numbered variant that is still free.
+    case nameTaken(suggestion: String?)
 }
 
 /// Campaign-wide totals for `/v1/status`.

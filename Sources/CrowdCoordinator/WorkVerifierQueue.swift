@@ -106,7 +106,7 @@ final class WorkVerifierQueue: Sendable {
             return inputFailure("the stored upload does not decode: \(error)")
         }
         guard let bytes = FileManager.default.contents(atPath: job.checkpointPath),
-              Secrets.sha256Hex(bytes) == job.checkpointVersion
+              ContentDigest.hex(bytes) == job.checkpointVersion
         else { return inputFailure("the base checkpoint \(job.checkpointPath) is missing or damaged") }
         let base: Checkpoint
         do { base = try Checkpoint.decode(bytes, path: job.checkpointPath) } catch {

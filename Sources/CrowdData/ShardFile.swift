@@ -76,9 +76,7 @@ public enum ShardFile {
     }
 
     /// The shard id: lowercase hex SHA-256 of the file bytes.
-    public static func id(of data: Data) -> String {
-        Hex.lowercase(SHA256.hash(data: data))
-    }
+    public static func id(of data: Data) -> String { ContentDigest.hex(data) }
 
     /// Parses and validates a shard. `name` is used in error messages; if `expectedID` is given the content
     /// hash must equal it (a renamed or swapped shard is refused as mislabelled).

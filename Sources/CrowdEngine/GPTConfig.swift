@@ -35,7 +35,19 @@ public struct GPTConfig: Codable, Sendable, Hashable, CustomStringConvertible {
         }
         guard block >= 1 else { throw GPTConfigError("block must be at least 1 (got \(block))") }
         guard (1...65536).contains(vocab) else { throw GPTConfigError("vocab must be in 1…65536 (got \(vocab))") }
+        // Bounds that keep every size computed from the shape far inside Int, checked without relying on overflow
+        // traps (the engine is built with -Ounchecked): a configuration read from a file or the network cannot
+        // make a buffer's size wrap around.
+        guard layers <= 1024, heads <= 1024, width <= 65536, block <= 65536 else {
+            throw GPTConfigError("layers and heads must be at most 1024, width and block at most 65536 (got \(self))")
+        }
+        guard parameterCount <= Self.maxParameters else {
+            throw GPTConfigError("\(parameterCount) parameters is more than the engine's limit of \(Self.maxParameters)")
+        }
     }
+
+    /// The most parameters a GPT may have (2^32: 16 GiB of float32, beyond any volunteer's machine).
+    public static let maxParameters = 1 << 32
 
     /// The fields in which `other` differs from `self`, e.g. `["layers 2 ≠ 4"]` (other first).
     public func differences(from other: GPTConfig) -> [String] {

@@ -24,7 +24,20 @@ public struct MLPConfig: Codable, Sendable, Hashable {
                 description: "invalid MLP shape \(widths.map(String.init).joined(separator: "-")): "
                     + "every width must be positive and there must be at least 2 classes")
         }
+        // Explicit bounds, not overflow traps (the engine is built with -Ounchecked): a shape read from a file or the
+        // network cannot make a layer's size wrap around.
+        guard widths.allSatisfy({ $0 <= 1 << 24 }), hidden.count <= 64 else {
+            throw MLPConfigError(description: "invalid MLP shape: at most 64 hidden layers of at most 2^24 units each")
+        }
+        var total = 0
+        for (a, b) in zip(widths, widths.dropFirst()) { total += a * b + b }
+        guard total <= Self.maxParameters else {
+            throw MLPConfigError(description: "\(total) parameters is more than the engine's limit of \(Self.maxParameters)")
+        }
     }
+
+    /// The most parameters an MLP may have (2^32: 16 GiB of float32).
+    public static let maxParameters = 1 << 32
 }
 
 /// An `MLPConfig` describes an impossible network.

@@ -1,5 +1,5 @@
+import CrowdData
 import CrowdEngine
-import Crypto
 import Foundation
 
 /// Content-addressed cache of downloaded models and shards under `P/cache`.
@@ -21,11 +21,6 @@ public struct ArtifactCache: Sendable {
         self.keptModels = keptModels
     }
 
-    /// Lowercase hex SHA-256 of `data`.
-    public static func sha256Hex(_ data: Data) -> String {
-        Hex.lowercase(SHA256.hash(data: data))
-    }
-
     /// Whether `name` looks like a SHA-256 hex digest (guards the file names built from remote input).
     public static func isDigest(_ name: String) -> Bool {
         name.utf8.count == 64 && name.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
@@ -43,7 +38,7 @@ public struct ArtifactCache: Sendable {
         guard Self.isDigest(digest) else { return nil }
         let p = path(kind, digest)
         guard let data = FileManager.default.contents(atPath: p) else { return nil }
-        guard Self.sha256Hex(data) == digest else {
+        guard ContentDigest.hex(data) == digest else {
             AtomicFileWriter.remove(p)
             return nil
         }
@@ -54,7 +49,7 @@ public struct ArtifactCache: Sendable {
     /// - Throws: `PeerError` if the bytes do not hash to `digest` (a broken download or a lying server).
     public func put(_ kind: Kind, _ digest: String, _ data: Data) throws {
         guard Self.isDigest(digest) else { throw PeerError("\(kind.rawValue) id '\(digest)' is not a SHA-256 hex digest") }
-        let actual = Self.sha256Hex(data)
+        let actual = ContentDigest.hex(data)
         guard actual == digest else {
             throw PeerError("downloaded \(kind.rawValue) \(digest.prefix(12))… hashes to \(actual.prefix(12))…: corrupted in transit; it will be fetched again")
         }

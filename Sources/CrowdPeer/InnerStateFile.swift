@@ -25,7 +25,7 @@ public struct InnerStateFile: Sendable {
     public var settings: Data
     public var state: OptimizerState
 
-    public init(schemaHash: UInt64, round: UInt64, settings: InnerOptimizerSettings, state: OptimizerState) {
+    public init(schemaHash: UInt64, round: UInt64, settings: InnerOptimizerConfig, state: OptimizerState) {
         self.init(schemaHash: schemaHash, round: round, fingerprint: Self.fingerprint(settings), state: state)
     }
 
@@ -37,11 +37,9 @@ public struct InnerStateFile: Sendable {
     }
 
     /// The settings that must match for the state to carry over (the schedule position moves every lease).
-    static func fingerprint(_ s: InnerOptimizerSettings) -> Data {
+    static func fingerprint(_ s: InnerOptimizerConfig) -> Data {
         var s = s
-        s.progress = nil
-        s.progressPerStep = nil
-        s.keepState = nil
+        s.keepState = true
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         return (try? enc.encode(s)) ?? Data()

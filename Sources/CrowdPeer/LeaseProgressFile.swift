@@ -1,3 +1,4 @@
+import CrowdData
 import CrowdEngine
 import CrowdProtocol
 import Foundation

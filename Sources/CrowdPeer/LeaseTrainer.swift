@@ -118,7 +118,8 @@ public enum LeaseTrainer {
         let what = "saved progress of lease \(progress.lease.leaseID.prefix(8))"
         guard progress.lease.leaseID == lease.leaseID, progress.lease.modelVersion == lease.modelVersion,
               progress.lease.seed == lease.seed, progress.lease.steps == lease.steps,
-              progress.lease.batch == lease.batch, progress.lease.inner == lease.inner
+              progress.lease.batch == lease.batch, progress.lease.inner == lease.inner,
+              progress.lease.progress == lease.progress, progress.lease.progressPerStep == lease.progressPerStep
         else { throw LeaseProgressMismatch("\(what) is for other work than lease \(lease.leaseID.prefix(8))") }
         guard progress.steps >= 0, progress.steps < lease.steps else {
             throw LeaseProgressMismatch("\(what) is at \(progress.position)")

@@ -1,3 +1,4 @@
+import CrowdClient
 import CrowdCodec
 import CrowdData
 import CrowdEngine
@@ -55,7 +56,7 @@ public struct PeerDaemon: Service {
     public func run() async throws {
         let credential = try PeerCredential.read(from: paths.credential)
         let client = try CoordinatorClient(
-            baseURL: credential.coordinator, caFile: paths.caCertificate, secret: credential.secret, live: live)
+            baseURL: credential.coordinator, caFile: paths.caCertificate, secret: credential.secret, rates: live.bandwidthRates)
         try paths.create()
         ComputeThreads.set(config.threads)
         let stop = StopFlag()

@@ -1,3 +1,4 @@
+import CrowdClient
 import CrowdEngine
 import CrowdProtocol
 import Foundation

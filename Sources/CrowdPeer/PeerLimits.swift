@@ -1,3 +1,4 @@
+import CrowdClient
 import Foundation
 import Synchronization
 
@@ -72,5 +73,15 @@ public final class PeerLiveSettings: Sendable {
             $0.snapshot = snapshot
             $0.generation += 1
         }
+    }
+}
+
+extension PeerLiveSettings {
+    /// The daemon's bandwidth caps as the coordinator client reads them (at every chunk, so a SIGHUP reload applies
+    /// to the transfer in progress).
+    public var bandwidthRates: BandwidthRates {
+        BandwidthRates(
+            upload: { [self] in current.limits.uploadBytesPerSecond },
+            download: { [self] in current.limits.downloadBytesPerSecond })
     }
 }

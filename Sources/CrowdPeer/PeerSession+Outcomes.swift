@@ -60,7 +60,7 @@ enum OutcomeLog {
             _ = try? h.seekToEnd()
             try? h.write(contentsOf: line)
         } else {
-            FileManager.default.createFile(atPath: path, contents: line, attributes: [.posixPermissions: 0o644])
+            _ = FileManager.default.createFile(atPath: path, contents: line, attributes: [.posixPermissions: 0o644])
         }
     }
 

@@ -11,7 +11,8 @@ extension PeerSession {
     static let progressSaveSeconds = 30.0
 
     /// The saved progress to continue `lease` from, or nil to train it from its start. Progress of another
-    /// lease, of another model, past its deadline, or corrupt is removed with one line saying why.
+    /// lease, of another model, past its deadline, or corrupt is removed with one line saying why
+    /// (`PeerWorkMachine.progressDropReason`).
     func savedProgress(for lease: Lease) -> LeaseProgress? {
         let saved: LeaseProgress?
         do {
@@ -23,23 +24,10 @@ extension PeerSession {
             return nil
         }
         guard let saved else { return nil }
-        let old = "abandoned lease \(saved.lease.leaseID.prefix(8)) at \(saved.position)"
-        let now = Date().timeIntervalSince1970
-        var why: String?
-        if saved.lease.leaseID != lease.leaseID {
-            why = saved.lease.deadline <= now
-                ? "expired" : "reissued (the coordinator handed lease \(lease.leaseID.prefix(8)) instead)"
-        } else if saved.lease.modelVersion != lease.modelVersion || saved.lease.seed != lease.seed
-            || saved.lease.steps != lease.steps || saved.lease.batch != lease.batch || saved.lease.inner != lease.inner
+        if let why = PeerWorkMachine.progressDropReason(
+            saved: saved.lease, savedSteps: saved.steps, for: lease, now: now())
         {
-            why = "the coordinator changed the lease's model or settings"
-        } else if lease.deadline <= now {
-            why = "expired"
-        } else if saved.steps >= lease.steps {
-            why = "the saved progress is already at its end"
-        }
-        if let why {
-            output("\(old): \(why)")
+            output("abandoned lease \(saved.lease.leaseID.prefix(8)) at \(saved.position): \(why)")
             LeaseProgressFile.remove(paths.progress)
             return nil
         }
@@ -47,13 +35,12 @@ extension PeerSession {
         return saved
     }
 
-    /// Says what became of a lease whose training stopped early, and drops progress that cannot be resumed.
+    /// Says where a lease whose training stopped for shutdown stands (a lease whose deadline passed is the
+    /// machine's `abandonLease`).
     func reportStopped(_ lease: Lease, saver: LeaseProgressSaver, resumedAt: Int?) {
+        guard now() < lease.deadline else { return }
         let id = lease.leaseID.prefix(8)
-        if Date().timeIntervalSince1970 >= lease.deadline {
-            LeaseProgressFile.remove(paths.progress)
-            output("round \(lease.round): lease \(id) abandoned: its deadline passed")
-        } else if let saved = saver.lastSaved {
+        if let saved = saver.lastSaved {
             output(
                 "round \(lease.round): stopped lease \(id) at step \(saved.steps)/\(saved.of); progress saved, "
                     + "resumes on restart before the lease's deadline")
@@ -62,6 +49,18 @@ extension PeerSession {
         } else {
             output("round \(lease.round): stopped before the first step of lease \(id)")
         }
+    }
+
+    /// The machine gave up `lease`: its progress cannot be resumed.
+    func abandon(_ lease: Lease, _ loss: PeerWorkMachine.LeaseLoss) {
+        dropProgress(ofLease: lease.leaseID)
+        held.inputs = nil
+        let why: String
+        switch loss {
+        case .deadlinePassed: why = "its deadline passed"
+        case .notLeased: why = "the coordinator no longer leases it to this peer (shard_not_leased); asking for work again"
+        }
+        output("round \(lease.round): lease \(lease.leaseID.prefix(8)) abandoned: \(why)")
     }
 
     /// After a crash between writing `pending.bin` and removing `progress.bin`: the update is finished, so

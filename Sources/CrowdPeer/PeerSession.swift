@@ -1,3 +1,4 @@
+import CrowdClient
 import CrowdCodec
 import CrowdData
 import CrowdEngine
@@ -7,7 +8,10 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-/// The state of one `PeerDaemon.run()`: used by a single task only.
+/// The driver of one `PeerDaemon.run()`: it feeds `PeerWorkMachine` the events it observes and performs the
+/// actions the machine returns (network through `CoordinatorClient`, training through `LeaseTrainer`, the peer's
+/// files). Every decision is the machine's; the session holds the I/O handles, the status document it writes,
+/// and the bytes of the work in flight. Used by a single task only.
 final class PeerSession {
     let paths: PeerPaths
     let config: PeerRunConfig
@@ -20,26 +24,38 @@ final class PeerSession {
     let suspend: SuspendMonitor
     /// Threads, limits and suspend settings as they are now (SIGHUP replaces them).
     let live: PeerLiveSettings
+    /// The work cycle.
+    var machine: PeerWorkMachine
+    /// `status.json` as last set, with the lifetime totals (the machine decides the state shown; the session counts).
     var status: PeerStatus
-    var backoff: Backoff
-    var rng: SeededRNG
-    var finishedLeases = 0
-    /// Last measured training throughput, sent as a hint with lease requests.
-    var samplesPerSecond: Double?
-    /// Bytes downloaded for the lease in progress.
-    var leaseBytesDown = 0
     /// The state last written to `status.json`.
     var lastWrittenState: PeerStatus.State?
+    /// The bytes that belong to the machine's work in flight.
+    var held = Held()
     /// Decoded shards of recent leases (a peer often gets the same shards again).
     var decodedShards: [String: ShardPayload] = [:]
-    /// Verified work: the trajectory of the update being uploaded (its states answer the upload's challenge).
-    var heldTrajectory: (leaseID: String, trajectory: Trajectory)?
-    /// The proof being sent while the next lease trains (lease, segment, bytes; the task's failure, if any).
-    var proofInFlight: (String, Int, Int, Task<String?, Never>)?
+    /// Bytes downloaded for the lease in progress.
+    var leaseBytesDown = 0
     /// Suspend notes already logged (e.g. "idle detection unavailable").
     var notesShown: Set<String> = []
     /// Most decoded shards kept in memory.
     static let keptDecodedShards = 4
+
+    /// What the driver keeps for the machine's current state: the machine says when each is used and dropped.
+    struct Held {
+        /// The decoded model and shards of the lease being fetched or trained.
+        var inputs: (leaseID: String, checkpoint: Checkpoint, shards: [ShardPayload])?
+        /// Δ of the lease being encoded.
+        var work: LeaseWork?
+        /// The update being uploaded (also in `pending.bin`).
+        var pending: PendingUpdate?
+        /// Verified work: the trajectory of the update being uploaded (its states answer the upload's challenge).
+        var trajectory: (leaseID: String, trajectory: Trajectory)?
+        /// The proof being sent while the next lease trains (lease, segment, bytes; the task's failure, if any).
+        var proof: (String, Int, Int, Task<String?, Never>)?
+        /// Bytes of the update last committed or discarded (for its line).
+        var uploaded = 0
+    }
 
     init(
         paths: PeerPaths, config: PeerRunConfig, client: CoordinatorClient, stop: StopFlag,
@@ -57,20 +73,29 @@ final class PeerSession {
         self.logger = logger
         self.cache = ArtifactCache(paths: paths)
         self.status = PeerStatus.read(from: paths.status) ?? PeerStatus()
-        self.backoff = Backoff(base: config.backoffBase, cap: config.backoffCap)
-        self.rng = SeededRNG(seed: config.seed ?? UInt64.random(in: 0...UInt64.max))
+        self.machine = PeerWorkMachine(
+            settings: PeerWorkMachine.Settings(config), seed: config.seed ?? UInt64.random(in: 0...UInt64.max))
     }
 
     var stopping: Bool { stop.isSet || Task.isCancelled }
 
+    /// The driver's clock (Unix seconds): the suspend monitor's, so one clock decides pauses and deadlines.
+    func now() -> Double { suspend.probes.now() }
+
+    /// Shows `state` in `status.json` (the daemon writes `stopped` with this too).
     func setState(_ state: PeerStatus.State, reason: String? = nil, lease: Lease? = nil) {
+        write(state, reason: reason, round: lease?.round, leaseID: lease?.leaseID, suspendReasons: status.suspendReasons)
+    }
+
+    func write(
+        _ state: PeerStatus.State, reason: String?, round: UInt64?, leaseID: String?, suspendReasons: [String]?
+    ) {
         var next = status
         next.state = state
         next.reason = reason
-        if let lease {
-            next.round = lease.round
-            next.leaseID = lease.leaseID
-        }
+        if let round { next.round = round }
+        if let leaseID { next.leaseID = leaseID }
+        next.suspendReasons = suspendReasons
         // The settings in force (a SIGHUP reload changes them: the next state write shows it).
         next.settings = PeerStatus.Settings(live.current, generation: live.generation)
         // Polling for work repeats the same state many times a second: write only what changed.
@@ -92,65 +117,139 @@ final class PeerSession {
         try? await cancelWhenGracefulShutdown { try await Task.sleep(nanoseconds: ns) }
     }
 
+    /// Runs the work cycle until the machine finishes: returns on shutdown or when done, throws `PeerError` when
+    /// the coordinator refused this peer for good.
     func loop() async throws {
-        setState(.starting)
-        for name in StaleTemporaryFiles.sweep([paths.root, paths.modelCache, paths.shardCache]) {
-            logger.info("removed \(name), left by a process that was killed while writing it")
-        }
-        do {
-            try await work()
-        } catch {
-            await finishProof()
-            throw error
-        }
-        await finishProof()  // a proof still being sent goes out before the daemon stops
+        try await drive()
     }
 
-    /// The work cycle: re-send, outcomes, lease, train, encode, upload.
-    func work() async throws {
-        while !stopping {
-            if let max = config.maxLeases, finishedLeases >= max { return }
-            await waitWhileSuspended()
-            if stopping { break }
-            do {
-                if try await resendPending() { continue }
-                await refreshOutcomes()
-                guard let lease = try await nextLease() else { return }
-                guard let work = try await train(lease) else { continue }
-                let pending = try encode(work, lease: lease)
-                try await upload(pending)
-            } catch let error as CoordinatorClientError {
-                try await handle(error)
-            } catch {
-                // Inputs that do not fit (corrupt shard or model, wrong schema, disk full): report, wait, and ask
-                // for work again; the coordinator reissues the lease if this peer cannot finish it.
-                let text = "\(error)"
-                logger.debug("\(text)")
-                output("error: \(text)")
-                let delay = backoff.next(random: Double(rng.nextUniform()))
-                setState(.backingOff, reason: text)
-                await pause(delay)
+    /// Starts the machine and performs its actions; an event replaces the rest of the batch with the machine's answer.
+    /// Returns early once `done` holds for the machine's state.
+    func drive(until done: (PeerWorkMachine.State) -> Bool = { _ in false }) async throws {
+        var batch = machine.start(now: now())
+        var next = 0
+        while next < batch.count {
+            let action = batch[next]
+            next += 1
+            if case .finish(let ending) = action {
+                if case .failed(let message) = ending { throw PeerError(message) }
+                return
+            }
+            guard let event = await perform(action) else { continue }
+            batch = machine.handle(event, now: now())
+            next = 0
+            if done(machine.state) { return }
+            if batch.isEmpty {
+                // The driver reports only what the action it performed can report: this is a bug, not an input.
+                logger.error("work machine: \(event) does not apply in state \(machine.state); stopping")
+                return
             }
         }
     }
 
-    /// Fatal errors end the daemon; the rest back off.
-    func handle(_ error: CoordinatorClientError) async throws {
-        switch error.apiCode {
-        case .unauthorized?, .revoked?:
-            throw PeerError("the coordinator refused this peer's credential (\(error)); join again with a new invite")
-        case .suspended?:
-            throw PeerError("the coordinator suspended this peer (\(error.message)); the daemon stops")
-        default:
-            break
+    /// Performs one action; returns the event to feed back, if the action reports one.
+    func perform(_ action: PeerWorkMachine.Action) async -> PeerWorkMachine.Event? {
+        switch action {
+        case .setStatus(let change):
+            write(
+                change.state, reason: change.reason, round: change.round, leaseID: change.leaseID,
+                suspendReasons: change.suspendReasons?.map(\.rawValue))
+            return nil
+        case .announce(let notice):
+            announce(notice)
+            return nil
+        case .loadPending:
+            return .pendingLoaded(loadPending())
+        case .refreshOutcomes:
+            if let interruption = gate() { return interruption }
+            await refreshOutcomes()
+            return nil
+        case .requestLease(let speed):
+            return await requestLease(samplesPerSecond: speed)
+        case .fetchArtifacts(let lease):
+            return await fetchArtifacts(lease)
+        case .train(let lease):
+            return await runTraining(lease)
+        case .encode(let lease):
+            return encodeHeld(lease)
+        case .awaitProof:
+            await finishProof()
+            return nil
+        case .upload(let info):
+            return await upload(info)
+        case .commitUpload(let info, let receipt):
+            commit(info, receipt)
+            return nil
+        case .discardPending(let info, let failure):
+            discard(info, failure)
+            return nil
+        case .sendProof(let leaseID, let segment):
+            sendProof(leaseID: leaseID, segment: segment)
+            return nil
+        case .releaseTrajectory:
+            held.trajectory = nil
+            return nil
+        case .abandonLease(let lease, let loss):
+            abandon(lease, loss)
+            return nil
+        case .sleep(let until):
+            return await sleep(until: until)
+        case .waitForResume:
+            return await waitForResume()
+        case .finish:
+            return nil  // handled by `drive`
         }
-        var delay = error.retryable ? backoff.next(random: Double(rng.nextUniform())) : 1
-        if let asked = error.retryAfter { delay = max(delay, asked) }
-        let text = "\(Self.describe(error)): \(error)"
-        logger.debug("\(text); retrying in \(String(format: "%.1f", delay)) s")
-        output("\(text) — retrying in \(String(format: "%.1f", delay)) s")
-        setState(.backingOff, reason: error.description)
-        await pause(delay)
+    }
+
+    /// Asks for work until a lease arrives (re-sending a pending update first); nil when the run ended instead
+    /// (shutdown, `maxLeases`, the campaign finished with `exitWhenFinished`).
+    func nextLease() async throws -> Lease? {
+        try await drive(until: { if case .fetching = $0 { true } else { false } })
+        if case .fetching(let lease) = machine.state { return lease }
+        return nil
+    }
+
+    /// Sweeps temporary files a killed writer left, then reads a previous run's `pending.bin` (a damaged one is
+    /// removed) and drops the progress of its lease, which is finished.
+    func loadPending() -> PendingUpdate.Info? {
+        for name in StaleTemporaryFiles.sweep([paths.root, paths.modelCache, paths.shardCache]) {
+            logger.info("removed \(name), left by a process that was killed while writing it")
+        }
+        do {
+            held.pending = try PendingUpdate.read(from: paths.pending)
+        } catch {
+            logger.warning("\(error)")
+            AtomicFileWriter.remove(paths.pending)
+            held.pending = nil
+        }
+        guard let pending = held.pending else { return nil }
+        dropProgress(ofLease: pending.info.leaseID)
+        leaseBytesDown = 0
+        return pending.info
+    }
+
+    /// Asks for a lease; a stop or a suspension cancels the long-poll.
+    func requestLease(samplesPerSecond: Double?) async -> PeerWorkMachine.Event {
+        if let interruption = gate() { return interruption }
+        let request = LeaseRequest(
+            threads: config.threads, samplesPerSecond: samplesPerSecond,
+            waitSeconds: config.longPollSeconds > 0 ? config.longPollSeconds : nil)
+        let client = self.client
+        do {
+            switch try await race({ try await client.lease(request) }) {
+            case .interrupted(let event):
+                return event
+            case .done(let response):
+                guard let lease = response.lease else {
+                    return .noWork(reason: response.reason ?? "no work", retryAfter: response.retryAfter)
+                }
+                status.lifetime.leases += 1
+                leaseBytesDown = 0
+                return .leaseGranted(lease)
+            }
+        } catch {
+            return .failed(PeerWorkMachine.Failure(error))
+        }
     }
 
     /// What kind of failure `error` is, for the volunteer: no answer at all (network, TLS, coordinator down) is
@@ -164,409 +263,29 @@ final class PeerSession {
         default: return "request refused by the coordinator (HTTP \(status))"
         }
     }
+}
 
-    /// Asks for work until a lease arrives; nil when the campaign is over and the daemon should exit.
-    func nextLease() async throws -> Lease? {
-        while !stopping {
-            await waitWhileSuspended()
-            if stopping { return nil }
-            if status.state != .waiting { setState(.leasing) }
-            let asked = ContinuousClock.now
-            let request = LeaseRequest(
-                threads: config.threads, samplesPerSecond: samplesPerSecond,
-                waitSeconds: config.longPollSeconds > 0 ? config.longPollSeconds : nil)
-            let client = self.client
-            guard let response = try await untilStoppedOrSuspended({ try await client.lease(request) }) else {
-                continue  // stopped or suspended mid-poll: the loop's checks take over
-            }
-            backoff.reset()
-            if let lease = response.lease { return lease }
-            let reason = response.reason ?? "no work"
-            if reason == LeaseWaitReason.campaignFinished.rawValue && config.exitWhenFinished {
-                output("campaign finished: no more work")
-                return nil
-            }
-            setState(.waiting, reason: reason)
-            // A coordinator that held the long-poll to its end has already waited; one that answered at once (no
-            // long-poll support, or the campaign is over) asked for a pause.
-            let held = ContinuousClock.now - asked >= .milliseconds(Int64(config.longPollSeconds * 900))
-            if !held || reason == LeaseWaitReason.campaignFinished.rawValue {
-                await pauseUnlessSuspended(min(max(response.retryAfter ?? 2, 0.05), config.maxWait))
-            }
+extension PeerWorkMachine.Failure {
+    /// A coordinator error keeps its status and code; anything else is local.
+    init(_ error: any Error) {
+        guard let e = error as? CoordinatorClientError else {
+            self = .local("\(error)")
+            return
         }
-        return nil
-    }
-
-    /// Runs `operation` (a long-poll), cancelling it when the daemon stops or a suspend reason appears; nil then.
-    func untilStoppedOrSuspended<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws
-        -> T?
-    {
-        let stop = self.stop
-        let suspend = self.suspend
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await operation() }
-            group.addTask {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .milliseconds(250))
-                    if stop.isSet || suspend.evaluate().isSuspended { return nil }
-                }
-                return nil
-            }
-            defer { group.cancelAll() }
-            return try await group.next() ?? nil
-        }
-    }
-
-    // MARK: suspend
-
-    /// Returns once no suspend reason applies (or on shutdown); meanwhile makes no requests, does no work and
-    /// shows the reasons in `status.json`, re-evaluating about twice a second.
-    func waitWhileSuspended() async {
-        var announced: [SuspendReason] = []
-        while !stopping {
-            let d = suspend.evaluate()
-            for note in d.notes where !notesShown.contains(note) {
-                notesShown.insert(note)
-                logger.warning("\(note)")
-            }
-            guard d.isSuspended else {
-                if !announced.isEmpty { output("resumed") }
-                status.suspendReasons = nil
-                return
-            }
-            let text = SuspendMonitor.describe(d, now: suspend.probes.now())
-            if announced != d.reasons {
-                output("suspended: \(text)")
-                announced = d.reasons
-            }
-            status.suspendReasons = d.reasons.map(\.rawValue)
-            setState(.suspended, reason: text)
-            await pause(suspend.sleepSeconds(d))
-        }
-    }
-
-    /// Like `pause`, but wakes early when a suspend reason starts (so `peer status` shows it within a second).
-    func pauseUnlessSuspended(_ seconds: Double) async {
-        let end = suspend.probes.now() + seconds
-        while !stopping {
-            let left = end - suspend.probes.now()
-            if left <= 0 || suspend.evaluate().isSuspended { return }
-            await pause(min(left, SuspendMonitor.pollInterval))
-        }
-    }
-
-    /// The training thread's check between two chunks: true to stop (shutdown, or the lease expired while
-    /// suspended); while a reason that stops training applies it blocks, keeping the lease in memory.
-    static func holdWhileSuspended(
-        monitor: SuspendMonitor, stop: StopFlag, status: PeerStatus, path: String, deadline: Double,
-        output: @Sendable (String) -> Void
-    ) -> Bool {
-        // The CPU cap first: a pause that starts during its sleep is seen right after.
-        monitor.throttle?.pace(shouldStop: { stop.isSet })
-        var shown: [SuspendReason] = []
-        while !stop.isSet {
-            let d = shown.isEmpty ? monitor.evaluate(maxAge: SuspendMonitor.pollInterval / 2) : monitor.evaluate()
-            guard d.stopsTraining else {
-                if !shown.isEmpty {
-                    var s = status
-                    s.updatedAt = monitor.probes.now()
-                    try? s.write(to: path, durable: false)
-                    output("resumed the lease in progress")
-                    monitor.throttle?.reset()
-                }
-                return false
-            }
-            if monitor.probes.now() >= deadline {
-                output("the lease's deadline passed while suspended")
-                return true
-            }
-            if shown != d.reasons {
-                shown = d.reasons
-                var s = status
-                s.state = .suspended
-                s.reason = SuspendMonitor.describe(d, now: monitor.probes.now()) + " (lease held, training paused)"
-                s.suspendReasons = d.reasons.map(\.rawValue)
-                s.updatedAt = monitor.probes.now()
-                try? s.write(to: path, durable: false)
-                output("suspended mid-lease: \(s.reason ?? "")")
-            }
-            usleep(useconds_t(monitor.sleepSeconds(d) * 1e6))
-        }
-        return true
-    }
-
-    // MARK: fetch and train
-
-    func fetch(_ kind: ArtifactCache.Kind, _ digest: String) async throws -> Data {
-        if let cached = cache.get(kind, digest) { return cached }
-        guard ArtifactCache.isDigest(digest) else { throw PeerError("the lease names \(kind.rawValue) '\(digest)', not a SHA-256 digest") }
-        let data = kind == .model ? try await client.model(version: digest) : try await client.shard(id: digest)
-        leaseBytesDown += data.count
-        suspend.record(bytes: data.count)
-        status.lifetime.bytesDown += data.count
-        try cache.put(kind, digest, data)
-        return data
-    }
-
-    func train(_ lease: Lease) async throws -> LeaseWork? {
-        leaseBytesDown = 0
-        status.lifetime.leases += 1
-        setState(.downloading, lease: lease)
-        let modelBytes = try await fetch(.model, lease.modelVersion)
-        let checkpoint = try Checkpoint.decode(modelBytes, path: "model \(lease.modelVersion.prefix(12))")
-        try MemoryGuard.check(checkpoint, lease: lease, live: live, monitor: suspend)
-        var shards: [ShardPayload] = []
-        for id in lease.shardIDs {
-            if let known = decodedShards[id] {
-                shards.append(known)
-                continue
-            }
-            let data = try await fetch(.shard, id)
-            let payload = try ShardFile.decode(data, name: "shard \(id.prefix(12))", expectedID: id)
-            if decodedShards.count >= Self.keptDecodedShards { decodedShards.removeAll() }
-            decodedShards[id] = payload
-            shards.append(payload)
-        }
-        setState(.training, lease: lease)
-        // A SIGHUP may have changed the thread count: it applies from the next lease on.
-        ComputeThreads.set(live.current.threads)
-        let stop = self.stop
-        let payloads = shards
-        let monitor = suspend, base = status, path = paths.status, output = self.output
-        let saver = LeaseProgressSaver(path: paths.progress, logger: logger)
-        var resume = savedProgress(for: lease)
-        let carried = carriedOptimizer(for: lease, checkpoint: checkpoint)
-        func run(from: LeaseProgress?) async throws -> LeaseWork? {
-            try await Self.onThread {
-                try LeaseTrainer.train(
-                    lease: lease, checkpoint: checkpoint, shards: payloads, resume: from, carriedOptimizer: carried,
-                    saveEvery: Self.progressSaveSeconds,
-                    // Fresher than holdWhileSuspended's check, so this one sees a pause first and saves.
-                    saveNow: { monitor.evaluate(maxAge: SuspendMonitor.pollInterval / 5).stopsTraining },
-                    save: saver.save,
-                    shouldStop: {
-                        Self.holdWhileSuspended(
-                            monitor: monitor, stop: stop, status: base, path: path, deadline: lease.deadline,
-                            output: output)
-                    })
-            }
-        }
-        let work: LeaseWork?
-        do {
-            work = try await run(from: resume)
-        } catch let mismatch as LeaseProgressMismatch {
-            logger.warning("\(mismatch)")
-            output("ignored progress.bin (\(mismatch)): training lease \(lease.leaseID.prefix(8)) from its start")
-            LeaseProgressFile.remove(paths.progress)
-            resume = nil
-            work = try await run(from: nil)
-        }
-        if let work { samplesPerSecond = work.run.samplesPerSecond }
-        else { reportStopped(lease, saver: saver, resumedAt: resume?.steps) }
-        return work
-    }
-
-    /// Runs CPU-bound work on its own thread so the async pool keeps serving signals and I/O.
-    static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
-                // Linux keeps niceness per thread: this one must be as polite as the rest of the daemon.
-                Niceness.applyToCurrentThread()
-                continuation.resume(with: Result { try body() })
-            }
-            thread.stackSize = 16 << 20
-            thread.start()
-        }
-    }
-
-    // MARK: encode and upload
-
-    /// Encodes Δ with error feedback and writes `pending.bin` (the crash-safe hand-off to upload).
-    func encode(_ work: LeaseWork, lease: Lease) throws -> PendingUpdate {
-        var feedback = ErrorFeedback(count: work.delta.count)
-        do {
-            if let saved = try ResidualFile.read(from: paths.residual), saved.schemaHash == work.schemaHash,
-               saved.residual.count == work.delta.count {
-                feedback.residual = saved.residual
-            }
-        } catch {
-            logger.warning("\(error); starting from a zero residual")
-        }
-        guard let base = Hex.bytes(lease.modelVersion), base.count == 32 else {
-            throw PeerError("model version '\(lease.modelVersion)' is not a SHA-256 hex digest")
-        }
-        let codec = try CodecSpec(parsing: lease.codec)
-        var header = EnvelopeHeader(
-            schemaHash: work.schemaHash, round: lease.round, baseModel: base, codec: codec,
-            elementCount: work.delta.count)
-        if let trajectory = work.trajectory {
-            guard let commitment = trajectory.commitment(samples: lease.samples) else {
-                throw PeerError("lease \(lease.leaseID.prefix(8))'s trajectory is incomplete; it cannot be committed")
-            }
-            header.commitment = commitment
-            heldTrajectory = (lease.leaseID, trajectory)
+        if let status = e.status {
+            self = .answered(status: status, code: e.code, message: e.message, retryAfter: e.retryAfter)
         } else {
-            heldTrajectory = nil
-        }
-        let envelope = try feedback.encode(work.delta, header: header, level: Int32(clamping: lease.codecLevel))
-        let info = PendingUpdate.Info(
-            leaseID: lease.leaseID, round: lease.round, modelVersion: lease.modelVersion, schemaHash: work.schemaHash,
-            samples: lease.samples, loss: work.run.meanLoss, trainSeconds: work.run.seconds,
-            deadline: lease.deadline, finishedAt: Date().timeIntervalSince1970)
-        let pending = PendingUpdate(info: info, envelope: envelope, residualAfter: feedback.residual)
-        try pending.write(to: paths.pending)
-        // Only now is the lease's progress obsolete: a crash before this line resumes it, after it re-sends.
-        LeaseProgressFile.remove(paths.progress)
-        saveInnerState(work, lease: lease)
-        return pending
-    }
-
-    /// The previous lease's optimizer state when it applies to `lease` (`InnerStateFile.state(for:)`); a stale,
-    /// foreign or damaged file is removed.
-    func carriedOptimizer(for lease: Lease, checkpoint: Checkpoint) -> OptimizerState? {
-        do {
-            guard let saved = try InnerStateFile.read(from: paths.innerState) else { return nil }
-            if let state = saved.state(for: lease, schemaHash: checkpoint.schemaHash, count: checkpoint.params.count) {
-                return state
-            }
-            if lease.inner.keepState == true {
-                output("starting lease \(lease.leaseID.prefix(8)) with a fresh optimizer (the saved one is from round "
-                    + "\(saved.round), another model or other settings)")
-            }
-        } catch {
-            logger.warning("\(error)")
-        }
-        AtomicFileWriter.remove(paths.innerState)
-        return nil
-    }
-
-    /// Keeps the finished lease's optimizer state for the next lease when the campaign asks for it.
-    func saveInnerState(_ work: LeaseWork, lease: Lease) {
-        guard lease.inner.keepState == true, let state = work.optimizerState else {
-            AtomicFileWriter.remove(paths.innerState)
-            return
-        }
-        do {
-            try InnerStateFile(schemaHash: work.schemaHash, round: lease.round, settings: lease.inner, state: state)
-                .write(to: paths.innerState)
-        } catch {
-            logger.warning("cannot save the inner optimizer state (\(error)); the next lease starts a fresh one")
+            self = .unreachable(code: e.code, message: e.message)
         }
     }
 
-    /// Re-sends an update left by a previous run; true if there was one.
-    func resendPending() async throws -> Bool {
-        let pending: PendingUpdate?
-        do {
-            pending = try PendingUpdate.read(from: paths.pending)
-        } catch {
-            logger.warning("\(error)")
-            AtomicFileWriter.remove(paths.pending)
-            return false
+    /// The coordinator error this failure came from (nil for a local one).
+    var clientError: CoordinatorClientError? {
+        switch self {
+        case .unreachable(let code, let message): return CoordinatorClientError(status: nil, code: code, message: message)
+        case .answered(let status, let code, let message, let retryAfter):
+            return CoordinatorClientError(status: status, code: code, message: message, retryAfter: retryAfter)
+        case .local: return nil
         }
-        guard let pending else { return false }
-        dropProgress(ofLease: pending.info.leaseID)
-        leaseBytesDown = 0
-        try await upload(pending)
-        return true
-    }
-
-    func upload(_ pending: PendingUpdate) async throws {
-        await finishProof()
-        let info = pending.info
-        setState(.uploading)
-        status.round = info.round
-        status.leaseID = info.leaseID
-        let sent = pending.envelope.count
-        let speed = info.trainSeconds > 0 ? Double(info.samples) / info.trainSeconds : 0
-        let head = "round \(info.round) · lease \(info.leaseID.prefix(8)) · loss "
-            + String(format: "%.4f · %.0f samples/s · ", Double(info.loss), speed)
-            + "\(ByteCount.format(sent)) up, \(ByteCount.format(leaseBytesDown)) down · "
-        do {
-            let receipt = try await client.putUpdate(leaseID: info.leaseID, envelope: pending.envelope, trainLoss: info.loss)
-            backoff.reset()
-            defer { heldTrajectory = nil }
-            if let stored = receipt.sha256, stored != ArtifactCache.sha256Hex(pending.envelope) {
-                // The coordinator stored other bytes than these under this lease: keep pending.bin, report.
-                throw PeerError(
-                    "the coordinator's receipt for lease \(info.leaseID) names SHA-256 \(stored.prefix(12))…, not the "
-                        + "update this peer sent; keeping it to re-send — report this to the campaign's operator")
-            }
-            status.lifetime.bytesUp += sent
-            suspend.record(bytes: sent)
-            try ResidualFile(schemaHash: info.schemaHash, afterLease: info.leaseID, residual: pending.residualAfter)
-                .write(to: paths.residual)
-            do { try ReceiptLog.append(receipt, to: paths.receipts) } catch { logger.warning("\(error)") }
-            AtomicFileWriter.remove(paths.pending)
-            status.lifetime.accepted += 1
-            status.lifetime.trainSeconds += info.trainSeconds
-            let pendingCredit = receipt.status == UpdateOutcome.pending
-            if !pendingCredit {
-                // A coordinator that credits on upload.
-                status.lifetime.credited += 1
-                status.lifetime.samples += receipt.samples
-                status.lifetime.credit += receipt.credit
-            }
-            status.record(PeerStatus.ReceiptSummary(
-                receiptID: receipt.receiptID, leaseID: receipt.leaseID, round: receipt.round, samples: receipt.samples,
-                credit: receipt.credit, acceptedAt: receipt.acceptedAt,
-                status: receipt.status ?? UpdateOutcome.credited))
-            finishedLeases += 1
-            setState(.leasing)
-            output(
-                head
-                    + (pendingCredit
-                        ? "accepted; credit is decided when round \(receipt.round) is aggregated"
-                        : String(format: "accepted (%.2f GFLOP credit)", receipt.credit)))
-            if let challenge = receipt.challenge { await answer(challenge, leaseID: info.leaseID) }
-        } catch let error as CoordinatorClientError where !error.retryable && error.apiCode != .unauthorized
-            && error.apiCode != .revoked
-        {
-            // Definitive: the coordinator will not take these bytes. Keep the previous residual.
-            status.lifetime.bytesUp += sent
-            suspend.record(bytes: sent)
-            AtomicFileWriter.remove(paths.pending)
-            status.lifetime.rejected += 1
-            status.lastRejection = PeerStatus.Rejection(
-                code: error.code, message: error.message, round: info.round, at: Date().timeIntervalSince1970)
-            finishedLeases += 1
-            setState(.leasing, reason: "last update rejected: \(error.code)")
-            output(head + "rejected: \(error.code) — \(error.message)")
-        }
-    }
-
-    /// Starts sending the proof the upload's challenge asks for, from the trajectory held since training, while the
-    /// daemon goes on with its next lease (`finishProof` collects the result before the next upload). Without the
-    /// trajectory (the daemon restarted since), says so: that update's credit is forfeited, nothing more.
-    func answer(_ challenge: UpdateChallenge, leaseID: String) async {
-        await finishProof()
-        guard let held = heldTrajectory, held.leaseID == leaseID, let proof = held.trajectory.proof(segment: challenge.segment)
-        else {
-            output("lease \(leaseID.prefix(8)) · challenged (segment \(challenge.segment)), but its trajectory is no "
-                + "longer held (the daemon restarted since training): this update's credit will be forfeited")
-            return
-        }
-        let body = proof.encoded(), client = self.client
-        proofInFlight = (leaseID, challenge.segment, body.count, Task {
-            do {
-                _ = try await client.putProof(leaseID: leaseID, proof: body)
-                return nil
-            } catch {
-                return "\(error)"
-            }
-        })
-    }
-
-    /// Waits for the proof being sent, if any, and reports it.
-    func finishProof() async {
-        guard let (leaseID, segment, bytes, task) = proofInFlight else { return }
-        proofInFlight = nil
-        if let failure = await task.value {
-            output("lease \(leaseID.prefix(8)) · the proof for segment \(segment) was not accepted: \(failure)")
-            return
-        }
-        status.lifetime.bytesUp += bytes
-        suspend.record(bytes: bytes)
-        output("lease \(leaseID.prefix(8)) · challenged segment \(segment): proof sent (\(ByteCount.format(bytes)))")
     }
 }

@@ -10,7 +10,7 @@ import Foundation
 /// |---|---|---|
 /// | `state` | string | `starting`, `leasing`, `downloading`, `training`, `uploading`, `waiting`, `backingOff`, `suspended`, `stopped` |
 /// | `reason` | string? | why the daemon waits, backs off or is suspended (coordinator message or network error) |
-/// | `suspendReasons` | [string]? | while `suspended`: `paused`, `userActive`, `onBattery`, `outsideHours`, `quotaReached`, `memoryLimit` |
+/// | `suspendReasons` | [string]? | while `suspended`: `paused`, `userActive`, `idleUnknown`, `onBattery`, `outsideHours`, `quotaReached`, `memoryLimit` |
 /// | `round`, `leaseID` | number?, string? | the lease being worked on |
 /// | `updatedAt` | number | Unix seconds of this write |
 /// | `lifetime` | object | totals over all runs: leases, accepted (stored), rejected, credited, uncredited, samples and credit (GFLOP) of the credited ones, bytesUp, bytesDown, trainSeconds |

@@ -128,10 +128,11 @@ final class SuspendMonitor: Sendable {
 
     /// Human-readable summary for `status.json`'s `reason`.
     static func describe(_ d: SuspendPolicy.Decision, now: Double) -> String {
-        var parts = d.reasons.map { r -> String in
+        var parts = d.reasons.compactMap { r -> String? in
             switch r {
             case .paused: return "paused"
             case .userActive: return "user active"
+            case .idleUnknown: return nil  // its note says why and what to do
             case .onBattery: return "on battery"
             case .outsideHours: return "outside allowed hours"
             case .quotaReached: return "daily data cap reached"

@@ -6,6 +6,9 @@ public enum SuspendReason: String, Codable, Sendable, CaseIterable, Comparable {
     case paused
     /// Idle-only mode and someone used the computer within the last N minutes.
     case userActive
+    /// Idle-only mode, but the idle probe cannot tell (no loginctl/logind, no user session): idle-only fails
+    /// closed, so a volunteer who asked for "only when I'm away" is never trained on while at the keyboard.
+    case idleUnknown
     /// AC-only mode and the computer runs on battery.
     case onBattery
     /// Outside the allowed hours of the day.
@@ -72,7 +75,8 @@ public enum IdleState: Sendable, Equatable {
     case idle(since: Double)
     /// Someone is using the computer.
     case active
-    /// No way to tell (no loginctl/logind); the text says why.
+    /// No way to tell (no loginctl/logind, no user session); the text says why. In idle-only mode this
+    /// suspends work (`SuspendReason.idleUnknown`).
     case unavailable(String)
 }
 
@@ -101,7 +105,7 @@ public struct SuspendPolicy: Sendable, Equatable {
         public var reasons: [SuspendReason]
         /// Earliest Unix time a reason could end or start by the clock alone (nil: none scheduled).
         public var nextChange: Double?
-        /// Things the volunteer should know (e.g. "idle detection unavailable").
+        /// Things the volunteer should know (e.g. "power source unknown", or why idle-only cannot be honoured).
         public var notes: [String]
 
         public var isSuspended: Bool { !reasons.isEmpty }
@@ -138,7 +142,8 @@ public struct SuspendPolicy: Sendable, Equatable {
     /// Decides the reasons at `now`.
     /// - Parameters:
     ///   - pausedUntil: nil when not paused; `.infinity` for an indefinite pause.
-    ///   - idle: the idle probe's finding (ignored unless idle-only mode).
+    ///   - idle: the idle probe's finding (ignored unless idle-only mode). In idle-only mode `.unavailable`
+    ///     suspends (`idleUnknown`, fail closed) with a note saying why and what to do.
     ///   - onBattery: the power probe's finding; nil when unknown (treated as AC).
     public mutating func evaluate(now: Double, pausedUntil: Double?, idle: IdleState, onBattery: Bool?) -> Decision {
         rollDay(now)
@@ -160,7 +165,9 @@ public struct SuspendPolicy: Sendable, Equatable {
             case .active:
                 reasons.append(.userActive)
             case .unavailable(let why):
-                notes.append("idle detection unavailable (\(why)); running as if idle")
+                // Fail closed: running here would train while the volunteer may be at the keyboard.
+                reasons.append(.idleUnknown)
+                notes.append(Self.idleUnknownNote(why))
             }
         }
         if settings.acOnly {
@@ -182,5 +189,11 @@ public struct SuspendPolicy: Sendable, Equatable {
             }
         }
         return Decision(reasons: reasons.sorted(), nextChange: next.min(), notes: notes)
+    }
+
+    /// What `peer status` and the log say while idle-only mode cannot read idleness (`why`: the probe's finding).
+    static func idleUnknownNote(_ why: String) -> String {
+        "idle-only is set but idleness cannot be read (\(why)): training stays paused; unset idleOnlyMinutes "
+            + "(--idle-only-minutes, CROWDTRAIN_IDLE_ONLY_MINUTES or peer.json) or run in a graphical/logind session"
     }
 }

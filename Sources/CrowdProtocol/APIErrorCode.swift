@@ -6,6 +6,12 @@ public enum APIErrorCode: String, Codable, Sendable, CaseIterable {
     case invalidInvite = "invalid_invite"
     /// The invite was already redeemed (409).
     case inviteUsed = "invite_used"
+    /// The join's display name breaks a `DisplayName` rule (invisible, bidi or control characters, too long, mixed
+    /// scripts, …); the message names the rule and the code point (400). The invite is not used.
+    case invalidName = "invalid_name"
+    /// Another peer of the campaign has this display name, or one with the same `DisplayName.key` (case, accents,
+    /// spaces and look-alike characters ignored); the message suggests a free one (409). The invite is not used.
+    case nameTaken = "name_taken"
     /// The peer's credential was revoked (403).
     case revoked
     /// The lease id is unknown, or belongs to another peer (404).
@@ -61,4 +67,6 @@ public enum APIErrorCode: String, Codable, Sendable, CaseIterable {
     case suspended
     /// No challenge is open for this update (it was not challenged, or its proof was already received) (409).
     case noChallenge = "no_challenge"
+    /// The shard is not named by one of the peer's open leases (the evaluation shard never is) (403).
+    case shardNotLeased = "shard_not_leased"
 }

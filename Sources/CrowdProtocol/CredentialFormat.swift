@@ -4,4 +4,6 @@ public enum CredentialFormat {
     public static let invitePrefix = "ct_inv_"
     /// Peer credentials: `ct_peer_…`.
     public static let peerPrefix = "ct_peer_"
+    /// The operator token (`<dir>/operator.token`): `ct_op_…`.
+    public static let operatorPrefix = "ct_op_"
 }

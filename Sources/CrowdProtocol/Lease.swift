@@ -27,8 +27,13 @@ public struct Lease: Codable, Sendable, Equatable {
     public var batch: Int
     /// Sequence length for the GPT; nil for image workloads.
     public var block: Int?
-    /// Local optimizer.
-    public var inner: InnerOptimizerSettings
+    /// Local optimizer: the campaign's `inner` settings, learning-rate schedule included.
+    public var inner: InnerOptimizerConfig
+    /// Campaign progress (fraction of its planned training units) at this lease's first step, and how much one step of
+    /// this lease advances it (the round's updates run side by side): step `t` trains at
+    /// `inner.schedule(progress + t × progressPerStep) × inner.lr`. Absent with a constant schedule (= 0).
+    public var progress: Double?
+    public var progressPerStep: Double?
     /// Update codec, e.g. `int8`, `int8:128`, `fp16`, `topk:0.01` (CrowdCodec `CodecSpec` syntax).
     public var codec: String
     /// zstd level for the envelope.
@@ -45,7 +50,8 @@ public struct Lease: Codable, Sendable, Equatable {
     public init(
         leaseID: String, round: UInt64, modelVersion: String, schemaHash: UInt64, workload: String,
         modelKind: String, shardIDs: [String], steps: Int, batch: Int, block: Int?,
-        inner: InnerOptimizerSettings, codec: String, codecLevel: Int, seed: UInt64, deadline: Double, samples: Int
+        inner: InnerOptimizerConfig, progress: Double? = nil, progressPerStep: Double? = nil, codec: String,
+        codecLevel: Int, seed: UInt64, deadline: Double, samples: Int
     ) {
         self.leaseID = leaseID
         self.round = round
@@ -58,6 +64,8 @@ public struct Lease: Codable, Sendable, Equatable {
         self.batch = batch
         self.block = block
         self.inner = inner
+        self.progress = progress
+        self.progressPerStep = progressPerStep
         self.codec = codec
         self.codecLevel = codecLevel
         self.seed = seed
@@ -67,7 +75,7 @@ public struct Lease: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case leaseID, round, modelVersion, schemaHash, workload, modelKind, shardIDs, steps, batch, block
-        case inner, codec, codecLevel, seed, deadline, samples, verification
+        case inner, progress, progressPerStep, codec, codecLevel, seed, deadline, samples, verification
     }
 
     public init(from decoder: any Decoder) throws {
@@ -82,7 +90,9 @@ public struct Lease: Codable, Sendable, Equatable {
         steps = try c.decode(Int.self, forKey: .steps)
         batch = try c.decode(Int.self, forKey: .batch)
         block = try c.decodeIfPresent(Int.self, forKey: .block)
-        inner = try c.decode(InnerOptimizerSettings.self, forKey: .inner)
+        inner = try c.decode(InnerOptimizerConfig.self, forKey: .inner)
+        progress = try c.decodeIfPresent(Double.self, forKey: .progress)
+        progressPerStep = try c.decodeIfPresent(Double.self, forKey: .progressPerStep)
         codec = try c.decode(String.self, forKey: .codec)
         codecLevel = try c.decode(Int.self, forKey: .codecLevel)
         seed = try c.decode(DecimalUInt64.self, forKey: .seed).value
@@ -104,6 +114,8 @@ public struct Lease: Codable, Sendable, Equatable {
         try c.encode(batch, forKey: .batch)
         try c.encodeIfPresent(block, forKey: .block)
         try c.encode(inner, forKey: .inner)
+        try c.encodeIfPresent(progress, forKey: .progress)
+        try c.encodeIfPresent(progressPerStep, forKey: .progressPerStep)
         try c.encode(codec, forKey: .codec)
         try c.encode(codecLevel, forKey: .codecLevel)
         try c.encode(DecimalUInt64(seed), forKey: .seed)

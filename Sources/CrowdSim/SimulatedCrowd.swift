@@ -2,6 +2,7 @@ import CrowdAggregation
 import CrowdCodec
 import CrowdData
 import CrowdEngine
+import CrowdProtocol
 import CrowdTraining
 import Foundation
 

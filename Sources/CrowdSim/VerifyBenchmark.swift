@@ -146,9 +146,9 @@ public enum VerifyBenchmark {
         let n = params.count
         let configJSON = try model.configJSON()
         let schema = model.layout.schemaHash
-        let inner = InnerOptimizerSettings(kind: "sgd", lr: 0.05, momentum: 0.9)
+        let inner = InnerOptimizerConfig(kind: "sgd", lr: 0.05, momentum: 0.9, keepState: false)
         // Every lease of the bench starts from a fresh optimizer of this kind: the one start state it allows.
-        let freshDigest = StateDigest.optimizer(try InnerOptimizerConfig(lease: inner).make(for: model.layout).state)
+        let freshDigest = StateDigest.optimizer(try inner.make(for: model.layout).state)
         let verifier = SegmentVerifier(tolerance: o.policy.tolerance, updateTolerance: o.policy.updateTolerance)
         let defence = RoundDefence(config: .standard)
         var history = NormHistory(capacity: DefenceConfig.standard.historyLength)

@@ -1,5 +1,6 @@
 import CrowdData
 import CrowdEngine
+import CrowdProtocol
 import Foundation
 
 /// The engine benchmark for `fmnist-mlp`, timed exactly like `ref_mlp_fmnist.py`: each epoch's

@@ -40,8 +40,8 @@ public final class LeaseProgram {
             model = try ModelFactory.make(kind: checkpoint.kind, configJSON: checkpoint.configJSON, seed: lease.seed)
             try checkpoint.load(into: model)
         } catch let e as LeaseInputError { throw e } catch { throw LeaseInputError("\(error)") }
-        let inner = try InnerOptimizerConfig(lease: lease.inner)
-        guard [lease.inner.progress, lease.inner.progressPerStep].allSatisfy({ ($0 ?? 0).isFinite && ($0 ?? 0) >= 0 }),
+        let inner = lease.inner
+        guard [lease.progress, lease.progressPerStep].allSatisfy({ ($0 ?? 0).isFinite && ($0 ?? 0) >= 0 }),
               lease.inner.lr.isFinite, lease.inner.lr >= 0
         else {
             throw LeaseInputError("the lease's learning rate or schedule progress is not a finite non-negative number")
@@ -57,7 +57,7 @@ public final class LeaseProgram {
     }
 
     /// Learning rate of step `step` of the lease.
-    public func lr(step: Int) -> Float { LRSchedule.leaseLR(lease.inner, schedule: inner.schedule, step: step) }
+    public func lr(step: Int) -> Float { LRSchedule.leaseLR(lease, step: step) }
 
     /// Advances past `n` batches without gathering them (a resume or a verifier starting at a segment).
     public func skip(_ n: Int) {
@@ -168,35 +168,11 @@ public final class LeaseProgram {
     }
 }
 
-extension InnerOptimizerConfig {
-    /// The training-side optimizer configuration of a lease's wire settings (same fields).
-    public init(lease s: InnerOptimizerSettings) throws {
-        self.init(
-            kind: s.kind, lr: s.lr, momentum: s.momentum, nesterov: s.nesterov, weightDecay: s.weightDecay,
-            beta1: s.beta1, beta2: s.beta2, eps: s.eps, gradClip: s.gradClip,
-            schedule: try LRSchedule(lease: s))
-    }
-}
-
 extension LRSchedule {
-    /// The lease's schedule; absent fields are the defaults (no `schedule`: constant).
-    public init(lease s: InnerOptimizerSettings) throws {
-        guard let name = s.schedule else {
-            self = .constant
-            return
-        }
-        guard let kind = Kind(rawValue: name) else {
-            throw LeaseInputError(
-                "the lease names learning-rate schedule '\(name)', which this crowdtrain does not know; update crowdtrain")
-        }
-        self.init(kind: kind, warmup: s.warmup ?? Self.defaultWarmup, floor: s.floor ?? Self.defaultFloor)
-        do { try validate() } catch { throw LeaseInputError("the lease's \(error)") }
-    }
-
     /// Learning rate of step `step` of a lease (its `progress` and `progressPerStep`, absent = 0).
-    public static func leaseLR(_ s: InnerOptimizerSettings, schedule: LRSchedule, step: Int) -> Float {
-        let p0 = s.progress ?? 0
-        let dp = s.progressPerStep ?? 0
-        return schedule.lr(progress: p0 + Double(step) * dp, peak: s.lr)
+    public static func leaseLR(_ lease: Lease, step: Int) -> Float {
+        let p0 = lease.progress ?? 0
+        let dp = lease.progressPerStep ?? 0
+        return lease.inner.schedule.lr(progress: p0 + Double(step) * dp, peak: lease.inner.lr)
     }
 }

@@ -1,4 +1,3 @@
-import CrowdCLI
-
-// The executable only hands the arguments to the CLI library (thin executable, STYLE rule 2).
+// The executable only composes the command tree (CrowdTrainCommand: the CLI's commands and the benchmarks) and
+// hands it the arguments (thin executable, STYLE rule 2).
 await CrowdTrainCommand.runFromCommandLine()

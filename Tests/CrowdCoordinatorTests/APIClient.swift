@@ -2,6 +2,7 @@ import CrowdProtocol
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Testing
 
 /// Thin JSON helpers over a HummingbirdTesting client.
 struct APIClient {
@@ -64,3 +65,12 @@ func text(_ r: TestResponse) -> String { String(decoding: r.body.readableBytesVi
 
 /// The `code` of an `APIErrorBody` response, or nil if the body is not one.
 func errorCode(_ r: TestResponse) -> String? { try? decode(APIErrorBody.self, r).error.code }
+
+/// Expects an API refusal: the HTTP status and the stable error code (`APIErrorCode`) of the body.
+func expectRejected(
+    _ r: TestResponse, _ status: HTTPResponse.Status, _ code: APIErrorCode,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
+    #expect(r.status == status, "status \(r.status): \(text(r))", sourceLocation: sourceLocation)
+    #expect(errorCode(r) == code.rawValue, "body \(text(r))", sourceLocation: sourceLocation)
+}

@@ -2,6 +2,7 @@ import CrowdCodec
 import CrowdData
 import CrowdEngine
 import CrowdProtocol
+import CrowdTestSupport
 import CrowdTraining
 import Foundation
 import HummingbirdTesting
@@ -26,9 +27,9 @@ import Testing
             #expect(la.leaseID != lb.leaseID && la.shardIDs != lb.shardIDs && la.round == 1)
             #expect(la.samples == 2 * 8)
             let base = try await api.bytes(APIPath.model(la.modelVersion), token: a.credential)
-            #expect(Secrets.sha256Hex(base) == la.modelVersion)
+            #expect(ContentDigest.hex(base) == la.modelVersion)
             let shard = try await api.bytes(APIPath.shard(la.shardIDs[0]), token: a.credential)
-            #expect(Secrets.sha256Hex(shard) == la.shardIDs[0])
+            #expect(ContentDigest.hex(shard) == la.shardIDs[0])
             let n = try Checkpoint.decode(base).params.count
 
             let body = try envelope([Float](repeating: 0.01, count: n), lease: la, base: base)

@@ -7,6 +7,8 @@ import Testing
 
 @testable import CrowdCodec
 @testable import CrowdCoordinator
+import CrowdData
+import CrowdTestSupport
 
 /// Every rejection: the right status and code, and nothing recorded (no update, no ledger entry).
 @Suite struct APIRejectionTests {
@@ -36,20 +38,12 @@ import Testing
         #expect(try tc.count("ledger") == 0)
     }
 
-    func expectRejected(
-        _ r: TestResponse, _ status: HTTPResponse.Status, _ code: APIErrorCode,
-        sourceLocation: SourceLocation = #_sourceLocation
-    ) {
-        #expect(r.status == status, "status \(r.status): \(text(r))", sourceLocation: sourceLocation)
-        #expect(errorCode(r) == code.rawValue, "body \(text(r))", sourceLocation: sourceLocation)
-    }
-
     @Test func inviteIsSingleUseAndMustBeKnown() async throws {
         let tc = try TestCampaign.make()
         defer { tc.remove() }
         let app = try tc.app()
         let invites = try tc.invite(2)
-        #expect(try CampaignInitializer.revokeInvite(directory: tc.directory, token: invites[1], now: tc.clock.now()))
+        #expect(try await app.coordinator.revokeInvites(RevokeInvitesRequest(token: invites[1])) == 1)
         try await app.application.test(.router) { client in
             let api = APIClient(client: client)
             _ = try await api.join(invites[0], "first")
@@ -62,7 +56,7 @@ import Testing
             let garbage = try await api.json(.post, APIPath.join, JoinRequest(invite: "hello", name: "x"))
             expectRejected(garbage, .forbidden, .invalidInvite)
             let badName = try await api.json(.post, APIPath.join, JoinRequest(invite: Secrets.newInvite(), name: " "))
-            expectRejected(badName, .badRequest, .badRequest)
+            expectRejected(badName, .badRequest, .invalidName)
             let notJSON = try await api.call(.post, APIPath.join, body: Data("{".utf8))
             expectRejected(notJSON, .badRequest, .badRequest)
         }
@@ -84,8 +78,7 @@ import Testing
             expectRejected(invalid, .unauthorized, .unauthorized)
             let model = try await api.call(.get, APIPath.model(String(repeating: "0", count: 64)))
             expectRejected(model, .unauthorized, .unauthorized)
-            #expect(
-                try CampaignInitializer.revokePeer(directory: tc.directory, peerID: peer.peerID, now: tc.clock.now()))
+            #expect(try await app.coordinator.revokePeer(id: peer.peerID).revoked)
             let revoked = try await api.json(.post, APIPath.lease, LeaseRequest(threads: 1), token: peer.credential)
             expectRejected(revoked, .forbidden, .revoked)
             let notFound = try await api.call(.get, "/v1/nothing-here")
@@ -141,7 +134,7 @@ import Testing
             v[3] = .nan
             let raw = v.withUnsafeBytes { Array($0) }
             let header = EnvelopeHeader(
-                schemaHash: lease.schemaHash, round: lease.round, baseModel: Secrets.sha256(base), codec: .fp32,
+                schemaHash: lease.schemaHash, round: lease.round, baseModel: ContentDigest.bytes(base), codec: .fp32,
                 elementCount: n)
             let body = UpdateEnvelope.assemble(header, rawSize: raw.count, payload: Zstd.frame(raw))
             expectRejected(

@@ -4,6 +4,7 @@ import Testing
 
 @testable import CrowdCoordinator
 import CrowdAggregation
+import CrowdTestSupport
 
 /// Leases and buffered asynchronous aggregation through the coordinator (tiny MLP, in-process, manual clock).
 @Suite struct AsyncAggregationTests {

@@ -1,5 +1,6 @@
 import CrowdEngine
 import CrowdProtocol
+import CrowdTestSupport
 import Foundation
 import Testing
 

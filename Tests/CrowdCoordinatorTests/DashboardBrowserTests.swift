@@ -5,6 +5,8 @@ import ServiceLifecycle
 import Testing
 
 @testable import CrowdCoordinator
+import CrowdData
+import CrowdTestSupport
 
 /// The real-browser check: headless Chromium (Debian `chromium`, installed by `.ci/setup`) loads the
 /// dashboard over HTTPS from the live server, takes a screenshot, and its rendered DOM holds the campaign
@@ -36,7 +38,7 @@ import Testing
             #expect(port > 0)
             let paths = CampaignPaths(directory: tc.directory)
             let spki = try NIOSSLCertificate.fromPEMFile(paths.serverCertificate)[0].extractPublicKey().toSPKIBytes()
-            let pin = Data(Secrets.sha256(Data(spki))).base64EncodedString()
+            let pin = Data(ContentDigest.bytes(Data(spki))).base64EncodedString()
             let url = "https://127.0.0.1:\(port)/"
             let png = work + "/dashboard.png"
             let common = [

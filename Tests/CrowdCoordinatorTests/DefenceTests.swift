@@ -2,6 +2,7 @@ import CrowdAggregation
 import CrowdData
 import CrowdEngine
 import CrowdProtocol
+import CrowdTestSupport
 import CrowdTraining
 import CrowdVerification
 import Foundation
@@ -63,7 +64,7 @@ import Testing
         let checkpoint = try Checkpoint.decode(base)
         let model = try ModelFactory.make(kind: checkpoint.kind, configJSON: checkpoint.configJSON, seed: lease.seed)
         try checkpoint.load(into: model)
-        let shard = try await c.shardBytes(id: lease.shardIDs[0])
+        let shard = try await c.storedShard(lease.shardIDs[0])
         guard case .images(let data) = try ShardFile.decode(shard, name: "shard", expectedID: lease.shardIDs[0]) else {
             throw CoordinatorError("expected an image shard")
         }
@@ -219,7 +220,7 @@ import Testing
                 let body = try envelope(values, lease: l, base: b, exact: true)
                 let receipt = Receipt(
                     receiptID: UUID().uuidString, leaseID: l.leaseID, round: 1, samples: l.samples, credit: 0,
-                    acceptedAt: tc.clock.now(), sha256: Secrets.sha256Hex(body), status: "pending")
+                    acceptedAt: tc.clock.now(), sha256: ContentDigest.hex(body), status: "pending")
                 try store.accept(
                     AcceptedUpdateRecord(
                         receipt: receipt, peerID: crowdPeers[i].id, bytes: body.count, sha256: receipt.sha256!,
@@ -300,7 +301,7 @@ import Testing
             raw[0] = special[0]
             raw[1] = special[1]
             let header = EnvelopeHeader(
-                schemaHash: lease.schemaHash, round: lease.round, baseModel: Secrets.sha256(base), codec: spec,
+                schemaHash: lease.schemaHash, round: lease.round, baseModel: ContentDigest.bytes(base), codec: spec,
                 elementCount: n)
             let body = UpdateEnvelope.assemble(header, rawSize: raw.count, payload: Zstd.frame(raw))
             await #expect("\(campaign) NaN/Inf") { try await crowd.upload(0, lease, body) } throws: {

@@ -1,6 +1,7 @@
 import CrowdData
 import CrowdEngine
 import CrowdProtocol
+import CrowdTestSupport
 import CrowdTraining
 import Foundation
 import Testing
@@ -89,7 +90,7 @@ import Testing
         try await store.pool.write { db in try db.execute(sql: "DELETE FROM evaluations WHERE round = 1") }
         let out = NSTemporaryDirectory() + "crowdtrain-export-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let result = try CampaignExporter.export(directory: tc.directory, to: out)
+        let result = try ExportTests.export(tc.directory, to: out)
         #expect(result.evaluation.round == 1 && result.evaluation.value == recorded.value)
         #expect(result.evaluation.modelVersion == recorded.version)
         #expect(try store.evaluations().map(\.round) == [0])  // the export records nothing

@@ -1,8 +1,11 @@
+import CrowdClient
 import CrowdProtocol
 import Foundation
 import Testing
 
 @testable import CrowdCoordinator
+import CrowdData
+import CrowdTestSupport
 
 @Suite struct ExportTests {
     /// Two peers with accepted updates, one of whom also had an update refused, and a third who only
@@ -45,7 +48,7 @@ import Testing
         defer { tc.remove() }
         let out = NSTemporaryDirectory() + "crowdtrain-export-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let result = try CampaignExporter.export(directory: tc.directory, to: out)
+        let result = try Self.export(tc.directory, to: out)
 
         let data = try #require(FileManager.default.contents(atPath: out + "/credits.json"))
         let credits = try JSONDecoder().decode(CampaignExporter.Credits.self, from: data)
@@ -74,7 +77,7 @@ import Testing
 
         // The model is a byte-exact copy of the current checkpoint with its recorded evaluation.
         let model = try #require(FileManager.default.contents(atPath: out + "/model.ckpt"))
-        #expect(Secrets.sha256Hex(model) == (await coordinator.currentModelVersion))
+        #expect(ContentDigest.hex(model) == (await coordinator.currentModelVersion))
         let evaluation = try JSONDecoder().decode(
             CampaignExporter.ExportedEvaluation.self,
             from: try #require(FileManager.default.contents(atPath: out + "/evaluation.json")))
@@ -92,7 +95,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: out) }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: out + "/keep.txt", contents: Data("x".utf8))
-        #expect(throws: CoordinatorError.self) { try CampaignExporter.export(directory: tc.directory, to: out) }
+        #expect(throws: ClientSetupError.self) { try Self.export(tc.directory, to: out) }
         #expect(FileManager.default.contents(atPath: out + "/keep.txt") == Data("x".utf8))
 
         let paths = CampaignPaths(directory: tc.directory)
@@ -102,8 +105,16 @@ import Testing
         try bytes.write(to: URL(fileURLWithPath: ckpt))
         let fresh = out + "/fresh"
         let error = #expect(throws: CoordinatorError.self) {
-            try CampaignExporter.export(directory: tc.directory, to: fresh)
+            try Self.export(tc.directory, to: fresh)
         }
         #expect(error?.description.contains("SHA-256") == true)
+        #expect(!FileManager.default.fileExists(atPath: fresh))
+    }
+
+    /// What `coordinator export` does with the operator API's answer.
+    static func export(_ directory: String, to out: String) throws -> ExportBundle {
+        let (bundle, model) = try CampaignExporter.bundle(directory: directory)
+        _ = try ExportWriter.write(bundle, model: model, to: out)
+        return bundle
     }
 }

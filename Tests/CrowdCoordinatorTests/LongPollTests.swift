@@ -1,4 +1,5 @@
 import CrowdProtocol
+import CrowdTestSupport
 import Foundation
 import Testing
 

@@ -1,5 +1,7 @@
+import CrowdData
 import CrowdEngine
 import CrowdProtocol
+import CrowdTestSupport
 import Foundation
 import HummingbirdTesting
 import Testing

@@ -1,4 +1,5 @@
 import CrowdProtocol
+import CrowdTestSupport
 import Foundation
 import Testing
 
@@ -10,7 +11,12 @@ import Testing
         defer { tc.remove() }
         let paths = CampaignPaths(directory: tc.directory)
         let store = try SQLiteStore(path: paths.database)
-        #expect(try store.appliedMigrations() == ["2026-11-26-initial", "2026-11-27-folded-round", "2026-12-05-credit-on-aggregation", "2026-12-07-bounded-rejections", "2026-12-08-verified-work"])
+        #expect(
+            try store.appliedMigrations() == [
+                "2026-11-26-initial", "2026-11-27-folded-round", "2026-12-05-credit-on-aggregation",
+                "2026-12-07-bounded-rejections", "2026-12-08-verified-work", "2026-12-09-name-keys",
+                "2026-12-10-lease-holder",
+            ])
         #expect(try store.integrityCheck() == "ok")
         #expect(try store.currentRound()?.number == 1)
         #expect(try store.evaluations().map(\.round) == [0])
@@ -40,17 +46,19 @@ import Testing
         let raw = try Data(contentsOf: URL(fileURLWithPath: CampaignPaths(directory: tc.directory).database))
         #expect(raw.range(of: Data(tokens[0].utf8)) == nil)
         let first = try store.redeemInvite(
-            hash: Secrets.hash(tokens[0]), peerID: "p1", name: "a", credentialHash: "c1", at: 1)
+            hash: Secrets.hash(tokens[0]), peerID: "p1", name: try DisplayName("a"), credentialHash: "c1", at: 1)
         guard case .joined = first else {
             Issue.record("first redemption should join")
             return
         }
         #expect(
-            try store.redeemInvite(hash: Secrets.hash(tokens[0]), peerID: "p2", name: "b", credentialHash: "c2", at: 2)
+            try store.redeemInvite(
+                hash: Secrets.hash(tokens[0]), peerID: "p2", name: try DisplayName("b"), credentialHash: "c2", at: 2)
                 == .used)
         #expect(try store.revokeUnusedInvites(at: 3) == 1)
         #expect(
-            try store.redeemInvite(hash: Secrets.hash(tokens[1]), peerID: "p3", name: "c", credentialHash: "c3", at: 4)
+            try store.redeemInvite(
+                hash: Secrets.hash(tokens[1]), peerID: "p3", name: try DisplayName("c"), credentialHash: "c3", at: 4)
                 == .revoked)
         #expect(try store.count("peers") == 1)
     }

@@ -2,6 +2,7 @@ import CrowdCodec
 import CrowdData
 import CrowdEngine
 import CrowdProtocol
+import CrowdTestSupport
 import CrowdVerification
 import Foundation
 import Synchronization
@@ -57,7 +58,7 @@ import Testing
     ) async throws -> (envelope: Data, trajectory: Trajectory) {
         let checkpoint = try Checkpoint.decode(base)
         let id = shard ?? lease.shardIDs[0]
-        let payload = try ShardFile.decode(try await c.shardBytes(id: id), name: "shard", expectedID: id)
+        let payload = try ShardFile.decode(try await c.storedShard(id), name: "shard", expectedID: id)
         let x = try LeaseProgram.execute(
             lease: lease, checkpoint: checkpoint, shards: [payload], segmentSteps: lease.verification?.segmentSteps ?? 2)
         let t = try #require(x.trajectory)

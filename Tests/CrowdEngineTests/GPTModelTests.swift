@@ -1,3 +1,4 @@
+import CrowdData
 import Foundation
 import Testing
 

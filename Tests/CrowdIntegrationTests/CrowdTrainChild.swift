@@ -1,4 +1,5 @@
 import CrowdPeer
+import CrowdTestSupport
 import Foundation
 import Synchronization
 

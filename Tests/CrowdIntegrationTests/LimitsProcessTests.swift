@@ -1,5 +1,7 @@
+import CrowdClient
 import CrowdPeer
 import CrowdProtocol
+import CrowdTestSupport
 import Foundation
 import Logging
 import Testing
@@ -14,7 +16,7 @@ import Glibc
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct LimitsProcessTests {
     @Test func cpuCapHoldsAndPauseStopsCPUUse() async throws {
-        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1, localSteps: 2_000_000, leaseSeconds: 120)
+        let campaign = try LiveCampaign(peersPerRound: 1, rounds: 1, localSteps: 2_000_000, leaseSeconds: 120)
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
         try await campaign.joinPeer(1, at: coordinator.url)
@@ -75,7 +77,7 @@ extension LimitsProcessTests {
     /// In-process: a memory limit below the model's need refuses the lease and suspends with `memoryLimit`
     /// (no more leases); raising the limit with a reload resumes work and the next update is accepted.
     @Test func memoryGuardRefusesAndAReloadResumes() async throws {
-        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1, localSteps: 20, leaseSeconds: 2)
+        let campaign = try LiveCampaign(peersPerRound: 1, rounds: 1, localSteps: 20, leaseSeconds: 2)
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
         try await campaign.joinPeer(1, at: coordinator.url)
@@ -126,7 +128,7 @@ extension LimitsProcessTests {
 extension LimitsProcessTests {
     /// The download cap over a real TLS connection: a lease's shard arrives at the capped rate.
     @Test func downloadCapPacesArtifactsOverTLS() async throws {
-        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1)
+        let campaign = try LiveCampaign(peersPerRound: 1, rounds: 1)
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
         try await campaign.joinPeer(1, at: coordinator.url)
@@ -136,7 +138,7 @@ extension LimitsProcessTests {
         let live = PeerLiveSettings(
             .init(threads: 1, limits: PeerLimits(downloadBytesPerSecond: cap), suspend: SuspendSettings()))
         let client = try CoordinatorClient(
-            baseURL: credential.coordinator, caFile: peer.caCertificate, secret: credential.secret, live: live)
+            baseURL: credential.coordinator, caFile: peer.caCertificate, secret: credential.secret, rates: live.bandwidthRates)
         let lease = try #require(try await client.lease(LeaseRequest(threads: 1)).lease)
         let start = Date()
         var bytes = 0

@@ -1,9 +1,11 @@
+import CrowdClient
 import CrowdCodec
 import CrowdCoordinator
 import CrowdData
 import CrowdEngine
 import CrowdPeer
 import CrowdProtocol
+import CrowdTestSupport
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -13,7 +15,7 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct NetworkTests {
     /// Joins `count` peers and runs their daemons until each finished `leases` leases or the campaign ended.
-    func runPeers(_ campaign: TestCampaign, _ coordinator: RunningCoordinator, invites: [String], leases: Int, first: Int = 1)
+    func runPeers(_ campaign: LiveCampaign, _ coordinator: RunningCoordinator, invites: [String], leases: Int, first: Int = 1)
         async throws -> [Lines]
     {
         var outputs: [Lines] = []
@@ -41,7 +43,7 @@ struct NetworkTests {
     }
 
     @Test func peersCompleteRoundsAndTheModelImproves() async throws {
-        let campaign = try TestCampaign(peersPerRound: 2, rounds: 3)
+        let campaign = try LiveCampaign(peersPerRound: 2, rounds: 3)
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
         let lines = try await runPeers(campaign, coordinator, invites: try campaign.invites(2), leases: 3)
@@ -79,7 +81,7 @@ struct NetworkTests {
     }
 
     @Test func restartedCoordinatorContinuesFromItsDatabase() async throws {
-        let campaign = try TestCampaign(peersPerRound: 2, rounds: 4)
+        let campaign = try LiveCampaign(peersPerRound: 2, rounds: 4)
         defer { campaign.remove() }
         let invites = try campaign.invites(2)
         var coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
@@ -105,12 +107,12 @@ struct NetworkTests {
     }
 
     @Test func plaintextHTTPIsRefusedAndRecordsNothing() async throws {
-        let campaign = try TestCampaign()
+        let campaign = try LiveCampaign()
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
         let invite = try campaign.invites(1)[0]
         // The client refuses to send anything over http://.
-        #expect(throws: PeerError.self) {
+        #expect(throws: ClientSetupError.self) {
             _ = try CoordinatorClient(baseURL: "http://127.0.0.1:\(coordinator.port)", caPEM: campaign.caPEM)
         }
         // A plaintext request to the TLS port gets no HTTP answer.
@@ -127,11 +129,11 @@ struct NetworkTests {
     }
 
     @Test func aClientTrustingAnotherCAIsRefused() async throws {
-        let campaign = try TestCampaign()
+        let campaign = try LiveCampaign()
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
         let invite = try campaign.invites(1)[0]
-        let other = try CertificateAuthority.generate(campaign: "impostor", serverNames: ["127.0.0.1", "localhost"])
+        let other = try CertificateAuthority.generate(campaign: "impostor", publicNames: ["127.0.0.1", "localhost"])
         await #expect(throws: CoordinatorClientError.self) {
             _ = try await PeerEnrollment.join(
                 coordinator: coordinator.url, caPEM: Array(other.caCertificatePEM.utf8), invite: invite, name: "x",
@@ -146,7 +148,7 @@ struct NetworkTests {
     }
 
     @Test func gracefulShutdownStopsTheDaemonCleanly() async throws {
-        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1000)
+        let campaign = try LiveCampaign(peersPerRound: 1, rounds: 1000)
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
         try await campaign.joinPeer(1, at: coordinator.url)
@@ -176,7 +178,7 @@ struct NetworkTests {
         // The daemon writes pending.bin before uploading. Crash window: the coordinator accepted the
         // update, the peer died before recording it. On restart the update is re-sent under the same
         // lease id and must be neither lost nor counted twice.
-        let campaign = try TestCampaign(peersPerRound: 1, rounds: 2)
+        let campaign = try LiveCampaign(peersPerRound: 1, rounds: 2)
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
         let invite = try campaign.invites(1)[0]

@@ -2,6 +2,7 @@ import CrowdCoordinator
 import CrowdEngine
 import CrowdTraining
 import CrowdPeer
+import CrowdTestSupport
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -12,7 +13,7 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct PauseTests {
     @Test func aPausedDaemonMakesNoRequestsAndResumesWithinASecond() async throws {
-        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1)
+        let campaign = try LiveCampaign(peersPerRound: 1, rounds: 1)
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
         try await campaign.joinPeer(1, at: coordinator.url)
@@ -60,7 +61,7 @@ struct PauseTests {
 
 extension PauseTests {
     @Test func pausingMidLeaseHoldsTheLeaseAndResumeFinishesIt() async throws {
-        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1, localSteps: 60_000, leaseSeconds: 60)
+        let campaign = try LiveCampaign(peersPerRound: 1, rounds: 1, localSteps: 60_000, leaseSeconds: 60)
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
         try await campaign.joinPeer(1, at: coordinator.url)

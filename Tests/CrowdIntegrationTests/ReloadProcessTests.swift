@@ -1,5 +1,6 @@
 import CrowdCoordinator
 import CrowdPeer
+import CrowdTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -10,7 +11,7 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct ReloadProcessTests {
     @Test func sighupAppliesTheNewFileAndAnInvalidFileKeepsTheOldSettings() async throws {
-        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1)
+        let campaign = try LiveCampaign(peersPerRound: 1, rounds: 1)
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
         try await campaign.joinPeer(1, at: coordinator.url)

@@ -1,5 +1,6 @@
 import CrowdCoordinator
 import CrowdPeer
+import CrowdTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -12,7 +13,7 @@ struct ResumeProcessTests {
     /// Steps per lease: a few seconds of training for the debug binary.
     static let steps = 300_000
 
-    func start(_ campaign: TestCampaign) async throws -> (RunningCoordinator, PeerPaths) {
+    func start(_ campaign: LiveCampaign) async throws -> (RunningCoordinator, PeerPaths) {
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
         try await campaign.joinPeer(1, at: coordinator.url)
         return (coordinator, PeerPaths(root: campaign.peerDir(1)))
@@ -53,7 +54,7 @@ struct ResumeProcessTests {
     }
 
     @Test func sigtermSavesWithinSecondsAndTheRestartResumesAtTheSavedStep() async throws {
-        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1, localSteps: Self.steps, leaseSeconds: 180)
+        let campaign = try LiveCampaign(peersPerRound: 1, rounds: 1, localSteps: Self.steps, leaseSeconds: 180)
         defer { campaign.remove() }
         let (coordinator, peer) = try await start(campaign)
         let child = try runPeer(peer)
@@ -82,7 +83,7 @@ struct ResumeProcessTests {
     }
 
     @Test func sigkillWhilePausedResumesFromTheSaveTakenWhenThePauseBegan() async throws {
-        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1, localSteps: Self.steps, leaseSeconds: 180)
+        let campaign = try LiveCampaign(peersPerRound: 1, rounds: 1, localSteps: Self.steps, leaseSeconds: 180)
         defer { campaign.remove() }
         let (coordinator, peer) = try await start(campaign)
         let child = try runPeer(peer)
@@ -105,7 +106,7 @@ struct ResumeProcessTests {
     }
 
     @Test func sigkillMidLeaseRestartsFromTheLastSaveOrTheStartAndIsAccepted() async throws {
-        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1, localSteps: Self.steps, leaseSeconds: 180)
+        let campaign = try LiveCampaign(peersPerRound: 1, rounds: 1, localSteps: Self.steps, leaseSeconds: 180)
         defer { campaign.remove() }
         let (coordinator, peer) = try await start(campaign)
         let child = try runPeer(peer)

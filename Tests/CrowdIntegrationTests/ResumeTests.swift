@@ -1,7 +1,10 @@
+import CrowdClient
 import CrowdCoordinator
+import CrowdData
 import CrowdEngine
 @testable import CrowdPeer
 import CrowdProtocol
+import CrowdTestSupport
 import CrowdTraining
 import Foundation
 import Logging
@@ -23,7 +26,7 @@ struct ResumeTests {
     }
 
     @Test func aStopMidLeaseSavesProgressAndTheRestartResumesIt() async throws {
-        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1, localSteps: Self.steps, leaseSeconds: 120)
+        let campaign = try LiveCampaign(peersPerRound: 1, rounds: 1, localSteps: Self.steps, leaseSeconds: 120)
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
         try await campaign.joinPeer(1, at: coordinator.url)
@@ -70,7 +73,7 @@ struct ResumeTests {
     }
 
     @Test func progressOfALeaseTheCoordinatorNoLongerHoldsIsAbandoned() async throws {
-        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1, localSteps: 50, leaseSeconds: 60)
+        let campaign = try LiveCampaign(peersPerRound: 1, rounds: 1, localSteps: 50, leaseSeconds: 60)
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
         try await campaign.joinPeer(1, at: coordinator.url)
@@ -97,7 +100,7 @@ struct ResumeTests {
     }
 
     @Test func aDamagedProgressFileIsReportedAndTheLeaseTrainedFromItsStart() async throws {
-        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1, localSteps: 50, leaseSeconds: 60)
+        let campaign = try LiveCampaign(peersPerRound: 1, rounds: 1, localSteps: 50, leaseSeconds: 60)
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
         try await campaign.joinPeer(1, at: coordinator.url)
@@ -115,7 +118,7 @@ struct ResumeTests {
     /// A crash after `pending.bin` was written but before `progress.bin` was removed: the restart re-sends the
     /// update under its lease id and drops the obsolete progress (no resume, no second training).
     @Test func aCrashBetweenPendingAndProgressRemovalResendsAndDropsTheProgress() async throws {
-        let campaign = try TestCampaign(peersPerRound: 1, rounds: 1, localSteps: 50, leaseSeconds: 60)
+        let campaign = try LiveCampaign(peersPerRound: 1, rounds: 1, localSteps: 50, leaseSeconds: 60)
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
         try await campaign.joinPeer(1, at: coordinator.url)

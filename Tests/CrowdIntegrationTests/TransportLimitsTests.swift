@@ -1,6 +1,8 @@
+import CrowdClient
 import CrowdCoordinator
 import CrowdPeer
 import CrowdProtocol
+import CrowdTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -33,7 +35,7 @@ struct TransportLimitsTests {
     }
 
     @Test func slowlorisConnectionsAreCutWhileFourHonestPeersFinishTheRound() async throws {
-        let campaign = try TestCampaign(
+        let campaign = try LiveCampaign(
             peersPerRound: 4, rounds: 1, transport: Self.limits { $0.idleTimeoutSeconds = 2 })
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
@@ -98,7 +100,7 @@ struct TransportLimitsTests {
 
     /// The control: the same slowloris connections with a one-hour idle timeout all stay open.
     @Test func withoutTheIdleTimeoutSlowlorisConnectionsStayOpen() async throws {
-        let campaign = try TestCampaign(rounds: 1, transport: Self.limits { $0.idleTimeoutSeconds = 3600 })
+        let campaign = try LiveCampaign(rounds: 1, transport: Self.limits { $0.idleTimeoutSeconds = 3600 })
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
         let attackers = Self.slowloris(200, perAddress: 10, port: coordinator.port)
@@ -114,7 +116,7 @@ struct TransportLimitsTests {
     }
 
     @Test func perAddressConnectionCapClosesTheExcessAndServesOthers() async throws {
-        let campaign = try TestCampaign(rounds: 1, transport: Self.limits { $0.maxConnectionsPerIP = 8 })
+        let campaign = try LiveCampaign(rounds: 1, transport: Self.limits { $0.maxConnectionsPerIP = 8 })
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
         let attackers = (0..<20).map { _ in Slowloris.open(source: "127.0.0.7", port: coordinator.port) }
@@ -133,7 +135,7 @@ struct TransportLimitsTests {
 
     @Test func aSlowBodyIsCutAndTheControlWithoutTheRateIsNot() async throws {
         for minRate in [1024, 0] {
-            let campaign = try TestCampaign(
+            let campaign = try LiveCampaign(
                 rounds: 1,
                 transport: Self.limits {
                     $0.bodyGraceSeconds = 1
@@ -160,7 +162,7 @@ struct TransportLimitsTests {
     }
 
     @Test func tenThousandBadInvitesAreRateLimitedAndLeaveTheDatabaseAsItWas() async throws {
-        let campaign = try TestCampaign(rounds: 1)
+        let campaign = try LiveCampaign(rounds: 1)
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
         let database = campaign.coordinatorDir + "/campaign.sqlite"

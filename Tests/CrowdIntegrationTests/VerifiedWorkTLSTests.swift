@@ -1,9 +1,11 @@
+import CrowdClient
 import CrowdCodec
 import CrowdCoordinator
 import CrowdData
 import CrowdEngine
 import CrowdPeer
 import CrowdProtocol
+import CrowdTestSupport
 import CrowdVerification
 import Foundation
 import Testing
@@ -16,7 +18,7 @@ struct VerifiedWorkTLSTests {
     func attack(verify: Bool) async throws -> (ledger: Double, refused: APIErrorCode?, lines: [String]) {
         var v = VerificationConfig()
         v.enabled = verify
-        let campaign = try TestCampaign(peersPerRound: 1, rounds: 3, localSteps: 6, verification: v)
+        let campaign = try LiveCampaign(peersPerRound: 1, rounds: 3, localSteps: 6, verification: v)
         defer { campaign.remove() }
         let coordinator = try await RunningCoordinator.start(directory: campaign.coordinatorDir)
         let credential = try await PeerEnrollment.join(
@@ -28,8 +30,13 @@ struct VerifiedWorkTLSTests {
             let lease = try #require(try await client.lease(LeaseRequest(threads: 1)).lease)
             let checkpoint = try Checkpoint.decode(try await client.model(version: lease.modelVersion))
             let manifest = try ShardManifest.load(directory: CampaignPaths(directory: campaign.coordinatorDir).shards)
-            let other = try #require(manifest.shards.map(\.id).first { !lease.shardIDs.contains($0) })
-            let wrong = try ShardFile.decode(try await client.shard(id: other), name: other, expectedID: other)
+            let other = try #require(manifest.shards.first { !lease.shardIDs.contains($0.id) })
+            // Not leased to it, so the coordinator refuses to serve it; the cheater kept it from an earlier lease.
+            await #expect(throws: CoordinatorClientError.self) { _ = try await client.shard(id: other.id) }
+            let kept = try #require(
+                FileManager.default.contents(
+                    atPath: CampaignPaths(directory: campaign.coordinatorDir).shards + "/" + other.file))
+            let wrong = try ShardFile.decode(kept, name: other.id, expectedID: other.id)
             let x = try LeaseProgram.execute(
                 lease: lease, checkpoint: checkpoint, shards: [wrong], segmentSteps: lease.verification?.segmentSteps ?? 2)
             var header = EnvelopeHeader(

@@ -3,6 +3,7 @@ import NIOCore
 import Synchronization
 import Testing
 
+@testable import CrowdClient
 @testable import CrowdPeer
 
 /// The bandwidth caps' token bucket with a simulated clock, and the paced upload body.

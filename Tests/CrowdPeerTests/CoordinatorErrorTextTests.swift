@@ -1,3 +1,4 @@
+import CrowdClient
 import CrowdProtocol
 import Testing
 

@@ -9,12 +9,12 @@ import Testing
 /// The inner optimizer's state carried from lease to lease (DiLoCo): only to a lease that asks for it, of the same
 /// model and settings, within a few rounds; a damaged file is refused.
 @Suite struct InnerStateFileTests {
-    static func settings(keep: Bool? = true, lr: Float = 0.1, progress: Double? = nil) -> InnerOptimizerSettings {
-        InnerOptimizerSettings(kind: "sgd", lr: lr, momentum: 0.9, progress: progress, keepState: keep)
+    static func settings(keep: Bool = true, lr: Float = 0.1) -> InnerOptimizerConfig {
+        InnerOptimizerConfig(kind: "sgd", lr: lr, momentum: 0.9, keepState: keep)
     }
 
-    static func lease(_ ckpt: Checkpoint, round: UInt64, inner: InnerOptimizerSettings) -> Lease {
-        var l = LeaseTrainerTests.lease(ckpt, steps: 6, inner: inner)
+    static func lease(_ ckpt: Checkpoint, round: UInt64, inner: InnerOptimizerConfig, progress: Double? = nil) -> Lease {
+        var l = LeaseTrainerTests.lease(ckpt, steps: 6, inner: inner, progress: progress)
         l.round = round
         return l
     }
@@ -36,17 +36,17 @@ import Testing
         let n = ckpt.params.count
         let state = OptimizerState(kind: "sgd", step: 6, buffers: [[Float](repeating: 0.01, count: n)])
         let file = InnerStateFile(
-            schemaHash: ckpt.schemaHash, round: 5, settings: Self.settings(progress: 0.1), state: state)
+            schemaHash: ckpt.schemaHash, round: 5, settings: Self.settings(), state: state)
         func applies(_ lease: Lease, schema: UInt64? = nil, count: Int? = nil) -> Bool {
             file.state(for: lease, schemaHash: schema ?? ckpt.schemaHash, count: count ?? n) != nil
         }
         // The schedule position differs from lease to lease and does not matter.
-        #expect(applies(Self.lease(ckpt, round: 6, inner: Self.settings(progress: 0.2))))
+        #expect(applies(Self.lease(ckpt, round: 6, inner: Self.settings(), progress: 0.2)), "the schedule moved on")
         #expect(applies(Self.lease(ckpt, round: 5, inner: Self.settings())))
         #expect(applies(Self.lease(ckpt, round: 5 + InnerStateFile.maxRoundGap, inner: Self.settings())))
         #expect(!applies(Self.lease(ckpt, round: 6 + InnerStateFile.maxRoundGap, inner: Self.settings())), "version jumped")
         #expect(!applies(Self.lease(ckpt, round: 4, inner: Self.settings())), "older round (a fallback)")
-        #expect(!applies(Self.lease(ckpt, round: 6, inner: Self.settings(keep: nil))), "the lease did not ask for it")
+        #expect(!applies(Self.lease(ckpt, round: 6, inner: Self.settings(keep: false))), "the lease did not ask for it")
         #expect(!applies(Self.lease(ckpt, round: 6, inner: Self.settings(lr: 0.2))), "other optimizer settings")
         #expect(!applies(Self.lease(ckpt, round: 6, inner: Self.settings()), schema: 1), "another model layout")
         #expect(!applies(Self.lease(ckpt, round: 6, inner: Self.settings()), count: n + 1))

@@ -50,7 +50,7 @@ import Testing
     }
 
     @Test func adamWResumesBitIdentically() throws {
-        let inner = InnerOptimizerSettings(kind: "adamw", lr: 0.01, weightDecay: 0.1, beta1: 0.9, beta2: 0.99)
+        let inner = InnerOptimizerConfig(kind: "adamw", lr: 0.01, weightDecay: 0.1, beta1: 0.9, beta2: 0.99, keepState: false)
         let lease = LeaseTrainerTests.lease(ckpt, steps: 16, inner: inner)
         let (whole, resumed, progress) = try stopAndResume(lease, at: 9)
         #expect(progress.optimizer.kind == "adamw" && progress.optimizer.step == 9)
@@ -65,7 +65,7 @@ import Testing
         var rng = SeededRNG(seed: 8)
         let text: [ShardPayload] = [.text(TextCorpus(bytes: (0..<400).map { _ in UInt8(rng.nextInt(below: 16)) }))]
         var lease = LeaseTrainerTests.lease(
-            gpt, steps: 8, inner: InnerOptimizerSettings(kind: "adamw", lr: 0.01, weightDecay: 0.1, gradClip: 1))
+            gpt, steps: 8, inner: InnerOptimizerConfig(kind: "adamw", lr: 0.01, weightDecay: 0.1, gradClip: 1, keepState: false))
         lease.modelKind = "gpt"
         lease.workload = "kjv-gpt"
         lease.batch = 2

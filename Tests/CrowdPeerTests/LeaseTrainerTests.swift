@@ -1,6 +1,8 @@
+import CrowdClient
 import CrowdData
 import CrowdEngine
 import CrowdProtocol
+import CrowdTestSupport
 import CrowdTraining
 import Foundation
 import CrowdVerification
@@ -12,18 +14,7 @@ import Testing
 @Suite struct LeaseTrainerTests {
     /// 64 synthetic 4×4 images of 2 classes: class 1 is bright in the top half.
     static func images(count: Int = 64, seed: UInt64 = 1) -> ImageDataset {
-        var rng = SeededRNG(seed: seed)
-        var pixels: [UInt8] = []
-        var labels: [UInt8] = []
-        for i in 0..<count {
-            let label = UInt8(i % 2)
-            for p in 0..<16 {
-                let bright = (p < 8) == (label == 1)
-                pixels.append(UInt8(bright ? 150 + rng.nextInt(below: 100) : rng.nextInt(below: 60)))
-            }
-            labels.append(label)
-        }
-        return ImageDataset(count: count, rows: 4, cols: 4, pixels: pixels, labels: labels)
+        SyntheticImages.halves(count: count, seed: seed, dark: 0...59, alternating: true)
     }
 
     static func checkpoint() throws -> Checkpoint {
@@ -33,12 +24,14 @@ import Testing
 
     static func lease(
         _ ckpt: Checkpoint, steps: Int = 12, seed: UInt64 = 9,
-        inner: InnerOptimizerSettings = InnerOptimizerSettings(kind: "sgd", lr: 0.1, momentum: 0.9)
+        inner: InnerOptimizerConfig = InnerOptimizerConfig(kind: "sgd", lr: 0.1, momentum: 0.9, keepState: false),
+        progress: Double? = nil, perStep: Double? = nil
     ) -> Lease {
         Lease(
             leaseID: "lease-1", round: 1, modelVersion: String(repeating: "0", count: 64), schemaHash: ckpt.schemaHash,
             workload: "fmnist-mlp", modelKind: "mlp", shardIDs: ["a"], steps: steps, batch: 8, block: nil,
-            inner: inner, codec: "int8", codecLevel: 1, seed: seed, deadline: 0, samples: steps * 8)
+            inner: inner, progress: progress, progressPerStep: perStep, codec: "int8", codecLevel: 1, seed: seed,
+            deadline: 0, samples: steps * 8)
     }
 
     @Test func deltaIsStartMinusEndAndReducesLoss() throws {
@@ -69,27 +62,31 @@ import Testing
     @Test func theLeasesSchedulePositionSetsTheLearningRate() throws {
         let ckpt = try Self.checkpoint()
         let shards: [ShardPayload] = [.images(Self.images())]
-        func inner(_ schedule: String?, lr: Float = 0.1, progress: Double? = nil, perStep: Double? = nil)
-            -> InnerOptimizerSettings
-        {
-            InnerOptimizerSettings(
-                kind: "sgd", lr: lr, momentum: 0.9, schedule: schedule, progress: progress, progressPerStep: perStep)
+        func lease(_ schedule: LRSchedule, lr: Float = 0.1, progress: Double? = nil, perStep: Double? = nil) -> Lease {
+            Self.lease(
+                ckpt, inner: InnerOptimizerConfig(kind: "sgd", lr: lr, momentum: 0.9, schedule: schedule, keepState: false),
+                progress: progress, perStep: perStep)
         }
         let end = try #require(try LeaseTrainer.train(
-            lease: Self.lease(ckpt, inner: inner("cosine", progress: 1, perStep: 0.01)), checkpoint: ckpt, shards: shards))
+            lease: lease(.cosine, progress: 1, perStep: 0.01), checkpoint: ckpt, shards: shards))
         let floorLR = LRSchedule.cosine.lr(progress: 1, peak: 0.1)
         let constant = try #require(try LeaseTrainer.train(
-            lease: Self.lease(ckpt, inner: inner(nil, lr: floorLR)), checkpoint: ckpt, shards: shards))
+            lease: lease(.constant, lr: floorLR), checkpoint: ckpt, shards: shards))
         #expect(end.delta == constant.delta)
         let middle = try #require(try LeaseTrainer.train(
-            lease: Self.lease(ckpt, inner: inner("cosine", progress: 0.4, perStep: 0.01)), checkpoint: ckpt, shards: shards))
+            lease: lease(.cosine, progress: 0.4, perStep: 0.01), checkpoint: ckpt, shards: shards))
         #expect(middle.delta != end.delta)
-        for bad in [inner("linear", progress: 0), inner("cosine", progress: -0.5), inner("cosine", progress: .nan),
-                    inner("cosine", progress: 0, perStep: .infinity)] {
+        for bad in [lease(.cosine, progress: -0.5), lease(.cosine, progress: .nan),
+                    lease(.cosine, progress: 0, perStep: .infinity)] {
             #expect(throws: PeerError.self) {
-                try LeaseTrainer.train(lease: Self.lease(ckpt, inner: bad), checkpoint: ckpt, shards: shards)
+                try LeaseTrainer.train(lease: bad, checkpoint: ckpt, shards: shards)
             }
         }
+        // A schedule this build does not know cannot even be read from the coordinator's answer.
+        let json = String(decoding: try JSONEncoder().encode(lease(.cosine, progress: 0)), as: UTF8.self)
+        #expect(json.contains("\"kind\":\"cosine\""))
+        let unknown = json.replacingOccurrences(of: "\"kind\":\"cosine\"", with: "\"kind\":\"linear\"")
+        #expect(throws: (any Error).self) { try JSONDecoder().decode(Lease.self, from: Data(unknown.utf8)) }
     }
 
     @Test func sameLeaseSameDelta() throws {
@@ -134,6 +131,6 @@ import Testing
     }
 
     @Test func refusesPlaintextCoordinatorURLs() throws {
-        #expect(throws: PeerError.self) { _ = try CoordinatorClient(baseURL: "http://127.0.0.1:8443", caPEM: []) }
+        #expect(throws: ClientSetupError.self) { _ = try CoordinatorClient(baseURL: "http://127.0.0.1:8443", caPEM: []) }
     }
 }

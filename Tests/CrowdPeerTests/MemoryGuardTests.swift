@@ -1,3 +1,4 @@
+import CrowdData
 import CrowdEngine
 import CrowdProtocol
 import Foundation
@@ -11,9 +12,9 @@ import Testing
         Lease(
             leaseID: "0123456789abcdef", round: 1, modelVersion: String(repeating: "a", count: 64), schemaHash: 1,
             workload: "w", modelKind: "mlp", shardIDs: [], steps: 1, batch: batch, block: block,
-            inner: InnerOptimizerSettings(
+            inner: InnerOptimizerConfig(
                 kind: optimizer, lr: 0.1, momentum: 0.9, nesterov: false, weightDecay: 0, beta1: 0.9, beta2: 0.99,
-                eps: 1e-8, gradClip: 0),
+                eps: 1e-8, gradClip: 0, keepState: false),
             codec: "int8", codecLevel: 3, seed: 1, deadline: 0, samples: 1)
     }
 

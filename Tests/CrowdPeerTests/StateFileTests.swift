@@ -1,3 +1,4 @@
+import CrowdData
 import CrowdEngine
 import Foundation
 import Testing
@@ -164,7 +165,7 @@ import Testing
         try paths.create()
         let cache = ArtifactCache(paths: paths, keptModels: 2)
         let data = Data("shard bytes".utf8)
-        let id = ArtifactCache.sha256Hex(data)
+        let id = ContentDigest.hex(data)
         #expect(throws: PeerError.self) { try cache.put(.shard, id, Data("other bytes".utf8)) }
         #expect(cache.get(.shard, id) == nil)
         try cache.put(.shard, id, data)
@@ -183,7 +184,7 @@ import Testing
         var ids: [String] = []
         for i in 0..<4 {
             let d = Data("model \(i)".utf8)
-            let id = ArtifactCache.sha256Hex(d)
+            let id = ContentDigest.hex(d)
             ids.append(id)
             try cache.put(.model, id, d)
             // Distinct modification times for the pruning order.

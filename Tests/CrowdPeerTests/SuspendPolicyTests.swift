@@ -43,12 +43,55 @@ import Testing
         #expect(long.reasons.isEmpty)
     }
 
-    @Test func idleDetectionUnavailableRunsAndSaysSo() {
+    /// Idle-only with unreadable idleness fails closed (it used to run "as if idle", training while the volunteer
+    /// might be at the keyboard), and says why and what to do.
+    @Test func idleOnlyWithUnreadableIdlenessFailsClosedAndSaysWhy() {
         var p = policy(SuspendSettings(idleOnlyMinutes: 5))
         let d = p.evaluate(
             now: midnight, pausedUntil: nil, idle: .unavailable("/usr/bin/loginctl not found"), onBattery: nil)
-        #expect(d.reasons.isEmpty)
-        #expect(d.notes.count == 1 && d.notes[0].hasPrefix("idle detection unavailable"))
+        #expect(d.reasons == [.idleUnknown] && d.isSuspended && d.stopsTraining)
+        #expect(d.nextChange == nil, "no clock event ends it: the daemon keeps polling the probe")
+        let why = "idle-only is set but idleness cannot be read (/usr/bin/loginctl not found): training stays paused; "
+            + "unset idleOnlyMinutes"
+        #expect(d.notes.count == 1 && d.notes[0].hasPrefix(why), "\(d.notes)")
+        #expect(d.notes[0].contains("graphical/logind session"))
+        // `peer status` shows the whole explanation once, not a bare reason name.
+        #expect(SuspendMonitor.describe(d, now: midnight) == d.notes[0])
+        // Combined with another reason, both show, in order.
+        let paused = p.evaluate(
+            now: midnight, pausedUntil: .infinity, idle: .unavailable("no user session reports an idle hint"),
+            onBattery: nil)
+        #expect(paused.reasons == [.paused, .idleUnknown])
+        #expect(SuspendMonitor.describe(paused, now: midnight).hasPrefix("paused, idle-only is set but idleness"))
+        // Once the probe can read idleness again, the ordinary idle rule applies.
+        #expect(p.evaluate(now: midnight, pausedUntil: nil, idle: .idle(since: midnight - 600), onBattery: nil)
+            .reasons.isEmpty)
+    }
+
+    @Test func unreadableIdlenessIsIgnoredWithoutIdleOnly() {
+        var p = policy(SuspendSettings())
+        let d = p.evaluate(now: midnight, pausedUntil: nil, idle: .unavailable("no loginctl"), onBattery: nil)
+        #expect(d.reasons.isEmpty && d.notes.isEmpty)
+    }
+
+    /// The real probe on a machine without loginctl, through the daemon's monitor: suspended with the reason in the
+    /// status text; unsetting idle-only (a reload) resumes.
+    @Test func monitorWithoutLoginctlKeepsIdleOnlyTrainingPaused() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("idle-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let missing = dir + "/no-such-loginctl"
+        let now = midnight
+        #expect(SuspendProbes.idle(loginctl: missing) == .unavailable("\(missing) not found"))
+        let m = SuspendMonitor(
+            policy: policy(SuspendSettings(idleOnlyMinutes: 10)), pausePath: dir + "/pause.json",
+            probes: .init(now: { now }, idle: { SuspendProbes.idle(loginctl: missing) }, onBattery: { nil }))
+        let d = m.evaluate()
+        #expect(d.reasons == [.idleUnknown] && d.stopsTraining)
+        #expect(SuspendMonitor.describe(d, now: midnight).contains("(\(missing) not found): training stays paused"))
+        let relaxed = SuspendMonitor(
+            policy: policy(SuspendSettings()), pausePath: dir + "/pause.json",
+            probes: .init(now: { now }, idle: { SuspendProbes.idle(loginctl: missing) }, onBattery: { nil }))
+        #expect(!relaxed.evaluate().isSuspended)
     }
 
     @Test func acOnlySuspendsOnBatteryOnly() {

@@ -2,26 +2,13 @@ import CrowdAggregation
 import CrowdData
 import CrowdEngine
 import CrowdSim
+import CrowdTestSupport
 import Testing
 
 /// Small crowds on synthetic images (a bright band per class, learnable in a few steps) so the debug build stays fast;
 /// the full grid on Fashion-MNIST is `crowdtrain bench attack` (release).
 @Suite struct SimulatedCrowdTests {
-    static func images(count: Int, seed: UInt64) -> ImageDataset {
-        var rng = SeededRNG(seed: seed)
-        var pixels = [UInt8](repeating: 0, count: count * 784)
-        var labels = [UInt8](repeating: 0, count: count)
-        for i in 0..<count {
-            let label = rng.nextInt(below: 10)
-            labels[i] = UInt8(label)
-            let noise = rng.nextInt(below: 28)
-            for col in 0..<28 {
-                for row in (label * 2 + 4)..<(label * 2 + 6) { pixels[i * 784 + row * 28 + col] = 200 }
-                pixels[i * 784 + noise * 28 + col] &+= 60
-            }
-        }
-        return ImageDataset(count: count, rows: 28, cols: 28, pixels: pixels, labels: labels)
-    }
+    static func images(count: Int, seed: UInt64) -> ImageDataset { SyntheticImages.bands(count: count, seed: seed) }
 
     static let train = images(count: 1600, seed: 1)
     static let test = images(count: 400, seed: 2)

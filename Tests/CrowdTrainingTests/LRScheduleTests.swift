@@ -1,3 +1,4 @@
+import CrowdProtocol
 import CrowdTraining
 import Foundation
 import Testing

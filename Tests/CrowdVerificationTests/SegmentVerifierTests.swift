@@ -2,6 +2,7 @@ import CrowdCodec
 import CrowdData
 import CrowdEngine
 import CrowdProtocol
+import CrowdTestSupport
 import CrowdTraining
 import CrowdVerification
 import Foundation
@@ -12,17 +13,7 @@ import Testing
 @Suite struct SegmentVerifierTests {
     static let steps = 6, k = 2
 
-    static func images(count: Int, seed: UInt64) -> ImageDataset {
-        var rng = SeededRNG(seed: seed)
-        var pixels: [UInt8] = []
-        var labels: [UInt8] = []
-        for _ in 0..<count {
-            let label = UInt8(rng.nextInt(below: 2))
-            for p in 0..<16 { pixels.append(UInt8((p < 8) == (label == 1) ? 150 + rng.nextInt(below: 100) : rng.nextInt(below: 100))) }
-            labels.append(label)
-        }
-        return ImageDataset(count: count, rows: 4, cols: 4, pixels: pixels, labels: labels)
-    }
+    static func images(count: Int, seed: UInt64) -> ImageDataset { SyntheticImages.halves(count: count, seed: seed) }
 
     static func setup(kind: String = "sgd") throws -> (Lease, Checkpoint, [ShardPayload]) {
         let model = MLP(config: MLPConfig(inputs: 16, hidden: [8], classes: 2), seed: 3)
@@ -30,7 +21,8 @@ import Testing
         var lease = Lease(
             leaseID: "l", round: 1, modelVersion: String(repeating: "0", count: 64), schemaHash: checkpoint.schemaHash,
             workload: "fmnist-mlp", modelKind: MLP.kind, shardIDs: ["s"], steps: steps, batch: 8, block: nil,
-            inner: InnerOptimizerSettings(kind: kind, lr: kind == "sgd" ? 0.1 : 0.01, momentum: 0.9, weightDecay: 0.01),
+            inner: InnerOptimizerConfig(
+                kind: kind, lr: kind == "sgd" ? 0.1 : 0.01, momentum: 0.9, weightDecay: 0.01, keepState: false),
             codec: "int8", codecLevel: 1, seed: 42, deadline: 0, samples: steps * 8)
         lease.verification = LeaseVerification(segmentSteps: k)
         return (lease, checkpoint, [.images(images(count: 64, seed: 5))])
