@@ -104,7 +104,7 @@ let package = Package(
         .target(
             name: "CrowdClient",
             dependencies: [
-                "CrowdProtocol", "CrowdEngine", "CrowdData",
+                "CrowdProtocol", "CrowdEngine", "CrowdData", "CrowdCodec",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),

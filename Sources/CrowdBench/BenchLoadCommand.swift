@@ -38,6 +38,13 @@ struct BenchLoadCommand: AsyncParsableCommand {
     @Option(help: "Round quorum (sync updates per round).")
     var perRound: Int = 50
 
+    @Option(
+        help: ArgumentHelp(
+            "Bytes of waiting proofs the coordinator's verifier queue keeps in memory before it spills them to disk "
+                + "(verification.queueMemoryBytes; default: the campaign default, 64 MiB).",
+            discussion: "A huge value (1e12) is the control without the bound."))
+    var verifierQueueMemory: Int?
+
     @Flag(help: "One JSON object: p50_ms and p99_ms by endpoint, requests, errors, rss_mb, fds, …")
     var json = false
 
@@ -45,6 +52,9 @@ struct BenchLoadCommand: AsyncParsableCommand {
         guard (1...20_000).contains(peers) else { throw ValidationError("--peers must be 1…20000") }
         guard seconds > 0, interval > 0, perRound >= 1 else {
             throw ValidationError("--seconds and --interval must be positive, --per-round at least 1")
+        }
+        if let verifierQueueMemory, verifierQueueMemory < 0 {
+            throw ValidationError("--verifier-queue-memory must be ≥ 0 bytes")
         }
     }
 
@@ -61,6 +71,8 @@ struct BenchLoadCommand: AsyncParsableCommand {
         /// Coordinator resident memory at the end and at its peak (VmRSS, VmHWM), MB (2²⁰ bytes).
         var rss_mb: Double
         var peak_rss_mb: Double
+        /// The verifier queue's memory budget the coordinator ran with (`verification.queueMemoryBytes`).
+        var verifier_queue_memory_bytes: Int
         /// Most descriptors the coordinator held (sampled every 0.5 s).
         var fds: Int
         var binary_mb: Double
@@ -117,6 +129,7 @@ struct BenchLoadCommand: AsyncParsableCommand {
         config.minLeaseSeconds = 10
         config.transport.exemptLoopback = true
         config.transport.maxConnections = peers + 256
+        if let verifierQueueMemory { config.verification.queueMemoryBytes = verifierQueueMemory }
         _ = try CampaignInitializer.create(
             directory: dir, config: config,
             data: .images(
@@ -183,7 +196,8 @@ struct BenchLoadCommand: AsyncParsableCommand {
             p99_ms: latencies.filter { !$0.value.isEmpty }.mapValues { percentile($0, 0.99) },
             requests: latencies.mapValues(\.count), errors: errors.values.reduce(0, +), error_codes: errors,
             rounds_completed: status.roundsCompleted, updates_accepted: status.updatesAccepted,
-            rss_mb: memory.rssMB, peak_rss_mb: memory.peakRSSMB, fds: phase.fds.withLock { $0.peak },
+            rss_mb: memory.rssMB, peak_rss_mb: memory.peakRSSMB,
+            verifier_queue_memory_bytes: verifierQueueMemory ?? VerificationConfig().queueMemoryBytes, fds: phase.fds.withLock { $0.peak },
             binary_mb: ProcessMemory.executableMB ?? 0,
             coordinator_cpu_seconds: coordinatorCPU, load_generator_cpu_seconds: ownCPU,
             cpu: CPUFeatures.current.modelName)

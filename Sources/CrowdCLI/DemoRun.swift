@@ -257,6 +257,7 @@ package struct DemoRun {
         summary.updatesRejected = status.updatesRejected
         summary.samples = status.samplesTrained
         summary.bytesUpPerPeerRound = uploadsPerPeerRound.map { $0.rounded() }
+        summary.bytesDownPerLease = accepted > 0 ? (Double(down) / Double(accepted)).rounded() : nil
         summary.roundSeconds = timing.secondsPerRound
         summary.computeSecondsPerLease = computePerLease
         if let r = timing.secondsPerRound, let c = computePerLease { summary.overheadSecondsPerRound = r - c }
@@ -277,6 +278,7 @@ package struct DemoRun {
         if let e = status.latestEvaluation { line += ", \(e.metric) \(DisplayFormat.fixed(e.value, 4))" }
         line += "; peers sent \(ByteCount.format(up)) and received \(ByteCount.format(down))"
         if let u = uploadsPerPeerRound { line += " (\(ByteCount.format(Int(u))) per update)" }
+        if let d = summary.bytesDownPerLease { line += ", \(ByteCount.format(Int(d))) down per lease" }
         print(line)
     }
 }
@@ -295,6 +297,8 @@ package struct DemoSummary: Encodable {
     package var updatesRejected: Int?
     package var samples: Int?
     package var bytesUpPerPeerRound: Double?
+    /// Bytes the peers downloaded (models and shards) per lease completed.
+    package var bytesDownPerLease: Double?
     package var roundSeconds: Double?
     package var computeSecondsPerLease: Double?
     package var overheadSecondsPerRound: Double?
@@ -309,7 +313,8 @@ package struct DemoSummary: Encodable {
         case workload, rounds, peers, seconds, samples, evaluations
         case bytesUp = "bytes_up", bytesDown = "bytes_down", testAccuracy = "test_accuracy", valLoss = "val_loss"
         case updatesAccepted = "updates_accepted", updatesRejected = "updates_rejected"
-        case bytesUpPerPeerRound = "bytes_up_per_peer_round", roundSeconds = "round_seconds"
+        case bytesUpPerPeerRound = "bytes_up_per_peer_round", bytesDownPerLease = "bytes_down_per_lease"
+        case roundSeconds = "round_seconds"
         case computeSecondsPerLease = "compute_seconds_per_lease", overheadSecondsPerRound = "overhead_seconds_per_round"
     }
 }

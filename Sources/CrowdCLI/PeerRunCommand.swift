@@ -67,6 +67,9 @@ struct PeerRunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp(PeerConfigKey.maxWait.help, valueName: "seconds"))
     var maxWait: String?
 
+    @Option(help: ArgumentHelp(PeerConfigKey.cacheBytes.help, valueName: "bytes"))
+    var cacheBytes: String?
+
     @Flag(help: "Exit when the coordinator reports the campaign finished (default: keep waiting for work).")
     var exitWhenFinished = false
 
@@ -82,7 +85,7 @@ struct PeerRunCommand: AsyncParsableCommand {
             (.threads, threads), (.cpuLimit, cpuLimit), (.nice, nice), (.uploadLimit, uploadLimit),
             (.downloadLimit, downloadLimit), (.memoryLimit, memoryLimit), (.idleOnlyMinutes, idleOnlyMinutes),
             (.acOnly, acOnly.map { $0 ? "true" : "false" }), (.hours, hours), (.dailyDataCap, dailyDataCap),
-            (.backoffCap, backoffCap), (.maxWait, maxWait),
+            (.backoffCap, backoffCap), (.maxWait, maxWait), (.cacheBytes, cacheBytes),
         ]
         var layer = PeerConfigLayer(source: .flags)
         for case (let key, let value?) in given { layer.values[key] = .some(value) }

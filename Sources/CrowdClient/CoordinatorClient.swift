@@ -1,4 +1,6 @@
 import AsyncHTTPClient
+import CrowdCodec
+import CrowdData
 import CrowdProtocol
 import Foundation
 import NIOCore
@@ -105,9 +107,28 @@ public final class CoordinatorClient: Sendable {
         try await bytes(.GET, APIPath.model(version), body: nil, auth: true, maxBytes: maxBytes).data
     }
 
-    /// `GET /v1/shards/{id}`: shard bytes (verified by `ArtifactCache.put`).
-    public func shard(id: String, maxBytes: Int = 1 << 30) async throws -> Data {
-        try await bytes(.GET, APIPath.shard(id), body: nil, auth: true, maxBytes: maxBytes).data
+    /// `GET /v1/shards/{id}` as it travels: the zstd-compressed shard (`CompressedShard`), not yet inflated or
+    /// verified. `expectedBytes` (the lease's `shardBytes`) bounds the body at zstd's worst case for that size.
+    public func compressedShard(id: String, expectedBytes: Int? = nil) async throws -> Data {
+        let fileBytes = min(expectedBytes ?? CompressedShard.maxFileBytes, CompressedShard.maxFileBytes)
+        return try await bytes(
+            .GET, APIPath.shard(id), body: nil, auth: true, maxBytes: CompressedShard.maxBodyBytes(fileBytes: fileBytes)
+        ).data
+    }
+
+    /// `GET /v1/shards/{id}`: the shard file, inflated with a hard bound (exactly `expectedBytes` when given, else at
+    /// most `CompressedShard.maxFileBytes`) and checked against `id`.
+    /// - Throws: `CoordinatorClientError` for transport failures; `CodecError` for a body that is not one bounded
+    ///   zstd frame (a decompression bomb, a corrupt frame); `ShardError` when the inflated file is not shard `id`.
+    public func shard(id: String, expectedBytes: Int? = nil) async throws -> Data {
+        let body = try await compressedShard(id: id, expectedBytes: expectedBytes)
+        let file = try CompressedShard.decode(body, expectedBytes: expectedBytes)
+        guard ContentDigest.hex(file) == id else {
+            throw ShardError(
+                shard: "\(id.prefix(12))…", .checksumMismatch,
+                "the inflated shard does not hash to its id: corrupted in transit or a wrong shard; fetch it again")
+        }
+        return file
     }
 
     /// `PUT /v1/updates/{leaseID}`: uploads an update envelope; the same call retries safely.

@@ -21,6 +21,11 @@ enum Zstd {
 
     static func errorName(_ code: Int) -> String { String(cString: ZSTD_getErrorName(code)) }
 
+    /// The content size a frame header declares (`contentSizeUnknown`/`contentSizeError` when it does not).
+    static func frameContentSize(_ src: UnsafeRawBufferPointer) -> UInt64 {
+        ZSTD_getFrameContentSize(src.baseAddress, src.count)
+    }
+
     /// A compression context, owned by one caller at a time.
     final class CompressionContext: @unchecked Sendable {
         let ctx: OpaquePointer

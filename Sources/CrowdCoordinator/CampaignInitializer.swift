@@ -59,6 +59,9 @@ public enum CampaignInitializer {
             evaluationSet = EvaluationSet.make(.text(evaluation), config: config)
         }
 
+        // Compressed once here, served as they are (`GET /v1/shards/{id}`).
+        try ShardBodies.prepare(manifest, directory: paths.shards)
+
         let model = try ModelFactory.make(kind: config.modelKind, configJSON: modelConfigJSON, seed: config.seed)
         let checkpoint = try Checkpoint(
             model: model, metadata: ["round": "0", "workload": config.workload, "campaign": config.name])

@@ -33,6 +33,8 @@ public struct CampaignPaths: Sendable {
     public var database: String { join("coordinator.sqlite") }
     public var shards: String { join("shards") }
     public var checkpoints: String { join("checkpoints") }
+    /// Proofs waiting for the verifier beyond its memory budget (emptied at every start).
+    public var verifierSpill: String { join("verifier-queue") }
 
     /// The checkpoint file of the global model after `round` (round 0 = initial model).
     public func checkpoint(round: UInt64) -> String { join(checkpointRelative(round: round)) }

@@ -9,10 +9,15 @@ extension Coordinator {
     /// Hands `peer` work for the current round, its existing open lease, or a wait.
     ///
     /// The deadline follows `LeaseDeadlinePolicy`: the peer's measured throughput (or its hint) × the safety factor.
+    /// Among the free slots of the round, the peer gets the one whose shards overlap most with `request.heldShards`
+    /// (validated first: `heldShardSet`); without a list, the lowest slot as before (`RoundStateMachine`).
     public func lease(for peer: PeerRecord, request: LeaseRequest) throws -> LeaseResponse {
+        let held = try heldShardSet(request.heldShards)
         try tick()
         let now = clock.now()
-        switch machine.requestLease(peerID: peer.id, now: now) {
+        let overlap: ((Int) -> Int)? =
+            held.isEmpty ? nil : { slot in self.shardIDs(slot: slot).filter(held.contains).count }
+        switch machine.requestLease(peerID: peer.id, now: now, overlap: overlap) {
         case .wait(let after, let reason):
             return LeaseResponse(retryAfter: after, reason: reason)
         case .existing(let id):
@@ -26,9 +31,7 @@ extension Coordinator {
                 measured: try store.recentThroughput(peerID: peer.id, last: Self.throughputHistory),
                 hint: request.samplesPerSecond)
             let deadline = now + duration
-            let shards = SeedMixer.shards(
-                slot: slot, perLease: config.shardsPerLease, count: trainShards.count, roundSeed: roundSeed
-            ).map { trainShards[$0].id }
+            let shards = shardIDs(slot: slot)
             let record = LeaseRecord(
                 id: UUID().uuidString.lowercased(), round: machine.round, peerID: peer.id, slot: slot, shardIDs: shards,
                 seed: SeedMixer.mix(roundSeed, UInt64(slot) &+ 0x5EED), samples: config.samplesPerLease, issuedAt: now,
@@ -48,20 +51,59 @@ extension Coordinator {
         }
     }
 
-    /// SHA-256 hex of the base model of `round` (the current model, or an older round's from the database).
+    /// The training shards of `slot` in the current round: `SeedMixer.shards`, from a permutation computed once per
+    /// round.
+    func shardIDs(slot: Int) -> [String] {
+        guard !trainShards.isEmpty else { return [] }
+        let order: [Int]
+        if let known = roundPermutation, known.seed == roundSeed {
+            order = known.order
+        } else {
+            order = SeedMixer.permutation(trainShards.count, seed: roundSeed)
+            roundPermutation = (roundSeed, order)
+        }
+        let n = trainShards.count, per = config.shardsPerLease
+        return (0..<min(per, n)).map { trainShards[order[(slot * per + $0) % n]].id }
+    }
+
+    /// The training shards a lease request says the peer holds (untrusted): at most `LeaseRequest.maxHeldShards`
+    /// lowercase SHA-256 hex ids, else `400 bad_request`; ids of no training shard of this campaign are ignored.
+    func heldShardSet(_ list: [String]?) throws -> Set<String> {
+        guard let list, !list.isEmpty else { return [] }
+        guard list.count <= LeaseRequest.maxHeldShards else {
+            throw APIError(
+                .badRequest,
+                "heldShards lists \(list.count) shards; at most \(LeaseRequest.maxHeldShards) are accepted: send the "
+                    + "most recently used ones")
+        }
+        var held = Set<String>()
+        for (i, id) in list.enumerated() {
+            guard Self.isHex64(id) else {
+                throw APIError(
+                    .badRequest,
+                    "heldShards[\(i)] is not a shard id (64 lowercase hex digits); send only ids your leases named")
+            }
+            if trainShardsByID[id] != nil { held.insert(id) }
+        }
+        return held
+    }
+
+    /// SHA-256 hex of the base model of `round` (the current model, or an older round's from the database). Once the
+    /// campaign finished, the current model is the last round's result, not its base: the database answers.
     func baseVersion(round: UInt64) throws -> String {
-        if round == machine.round { return baseVersion }
+        if round == machine.round && machine.phase != .finished { return baseVersion }
         guard let r = try store.round(round) else { throw APIError(.internalError, "round \(round) is not recorded") }
         return r.baseVersion
     }
 
     /// Raw SHA-256 of the base model of `round` (what an update envelope for a lease of that round names).
     func baseDigest(round: UInt64) throws -> [UInt8] {
-        if round == machine.round { return baseDigest }
+        if round == machine.round && machine.phase != .finished { return baseDigest }
         if let known = olderBaseDigests[round] { return known }
-        let hex = Array(try baseVersion(round: round).utf8)
-        func nibble(_ c: UInt8) -> UInt8 { c <= 0x39 ? c &- 0x30 : (c | 0x20) &- 0x57 }
-        let digest = stride(from: 0, to: hex.count - 1, by: 2).map { nibble(hex[$0]) << 4 | nibble(hex[$0 + 1]) }
+        let version = try baseVersion(round: round)
+        guard let digest = Hex.bytes(version), digest.count == 32 else {
+            throw APIError(.internalError, "round \(round)'s base version \(version.prefix(16)) is not a SHA-256")
+        }
         if olderBaseDigests.count > 64 { olderBaseDigests.removeAll() }
         olderBaseDigests[round] = digest
         return digest
@@ -78,6 +120,8 @@ extension Coordinator {
             inner: config.inner, progress: progress?.0, progressPerStep: progress?.1,
             codec: codec.description, codecLevel: config.codecLevel, seed: r.seed, deadline: r.deadline,
             samples: r.samples)
+        let sizes = r.shardIDs.compactMap { trainShardsByID[$0]?.bytes }
+        if sizes.count == r.shardIDs.count { lease.shardBytes = sizes }
         if config.verification.enabled {
             lease.verification = LeaseVerification(
                 segmentSteps: config.verification.segmentSteps(localSteps: config.localSteps), innerState: r.innerState)

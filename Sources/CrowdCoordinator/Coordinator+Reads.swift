@@ -18,19 +18,32 @@ extension Coordinator {
         return data
     }
 
-    /// Shard bytes of `id` (verified against the id on first read, then cached).
+    /// The body of `GET /v1/shards/{id}`: shard `id` compressed (`CompressedShard`, made once by `ShardBodies` and
+    /// verified against the id on first read, then kept in memory).
     ///
     /// Only training shards named by one of `peerID`'s open leases are served: the evaluation shard stays with the
     /// coordinator (a peer that could read it could fit the held-out set), and a peer cannot pull the whole
     /// training set either.
     public func shardBytes(id: String, peerID: String) throws -> Data {
-        guard let path = shardFiles[id], id != evaluationShardID, try store.holdsLeasedShard(peerID: peerID, shardID: id)
+        guard let entry = trainShardsByID[id], id != evaluationShardID,
+              try store.holdsLeasedShard(peerID: peerID, shardID: id)
         else {
             throw APIError(.shardNotLeased, "shard \(id.prefix(16)) is not in one of this peer's open leases; ask for a lease")
         }
-        let data = try storedShard(id, path: path)
-        served(bytes: data.count)
-        return data
+        let body: Data
+        if let known = shardBodies[id] {
+            body = known
+        } else {
+            do {
+                body = try ShardBodies.body(for: entry, directory: shardDirectory)
+            } catch {
+                logger.error("cannot serve a shard", metadata: ["shard": "\(id)", "error": "\(error)"])
+                throw APIError(.internalError, "shard \(id) is missing or damaged on the coordinator")
+            }
+            shardBodies[id] = body
+        }
+        served(bytes: body.count)
+        return body
     }
 
     /// The bytes of a shard of the campaign (training or evaluation), checked against its id.

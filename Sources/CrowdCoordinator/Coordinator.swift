@@ -32,6 +32,10 @@ public actor Coordinator {
 
     let trainShards: [ShardEntry]
     let shardFiles: [String: String]
+    /// Training shards by id (sizes for leases, entries for `ShardBodies`).
+    let trainShardsByID: [String: ShardEntry]
+    /// The shard directory (`D/shards`).
+    let shardDirectory: String
     /// The held-out evaluation shard: never served.
     let evaluationShardID: String
     let evaluation: EvaluationSet
@@ -44,6 +48,10 @@ public actor Coordinator {
     var baseBytes: Data
     var roundSeed: UInt64
     var shardCache: [String: Data] = [:]
+    /// Compressed training shards as served (`ShardBodies`), loaded on first download.
+    var shardBodies: [String: Data] = [:]
+    /// The current round's shard permutation (`SeedMixer.permutation`), for the slots' shards.
+    var roundPermutation: (seed: UInt64, order: [Int])?
     /// Base model digests of older rounds (async leases outlive their round).
     var olderBaseDigests: [UInt64: [UInt8]] = [:]
     /// `last_seen` times of authenticated calls, waiting for `tick`.
@@ -114,6 +122,8 @@ public actor Coordinator {
             files[s.id] = (paths.shards as NSString).appendingPathComponent(s.file)
         }
         self.shardFiles = files
+        self.trainShardsByID = Dictionary(manifest.shards.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        self.shardDirectory = paths.shards
         self.evaluationShardID = manifest.evaluation.id
         self.evaluation = evaluation
         self.machine = machine
@@ -206,7 +216,8 @@ public actor Coordinator {
                         recorded.signal()
                     }
                     recorded.wait()
-                }))
+                },
+                spillDirectory: paths.verifierSpill, memoryBudget: config.verification.queueMemoryBytes))
         try coordinator.evaluator.start(
             .init(
                 store: store, paths: paths, set: evaluation, clock: clock, metrics: coordinator.metrics,

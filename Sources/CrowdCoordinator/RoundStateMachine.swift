@@ -18,6 +18,12 @@ import CrowdProtocol
 ///
 /// In both modes an expired lease frees its slot (same shards and seed), which is reissued first,
 /// preferably to a peer other than the one that let it lapse.
+///
+/// **Which free slot.** When several slots could go to the asking peer, the caller's `overlap` scores each (the
+/// number of the slot's shards the peer holds, from `LeaseRequest.heldShards`) and the peer gets the best one;
+/// ties, and requests without a score, get the lowest slot, the order without preference. The choice is among the
+/// same slots as without it — lapsed slots first, then the next `peersPerRound − busy` new ones (a skipped slot
+/// stays first in line) — so every slot of a round is handed out exactly as before; only who gets which changes.
 public struct RoundStateMachine: Sendable, Equatable {
     /// Knobs from `CampaignConfig`.
     public struct Settings: Sendable, Equatable {
@@ -111,7 +117,11 @@ public struct RoundStateMachine: Sendable, Equatable {
     public private(set) var openLeases: [String: OpenLease]
     /// Updates folded into the current round.
     public private(set) var accepted: Int
+    /// One past the highest slot issued this round.
     public private(set) var slotsIssued: Int
+    /// Slots below `slotsIssued` never issued this round (a peer took a later slot whose shards it holds): they are
+    /// the first new slots offered.
+    public private(set) var skippedSlots: Set<Int>
     /// Slots of the current round whose lease expired unfinished: reissued before new slots.
     public private(set) var freeSlots: [Int: FreeSlot]
 
@@ -134,6 +144,7 @@ public struct RoundStateMachine: Sendable, Equatable {
         self.openLeases = [:]
         self.accepted = 0
         self.slotsIssued = 0
+        self.skippedSlots = []
         self.freeSlots = [:]
     }
 
@@ -162,6 +173,7 @@ public struct RoundStateMachine: Sendable, Equatable {
             openLeases[l.id] = OpenLease(peerID: l.peerID, slot: l.slot, deadline: l.deadline, round: l.round)
         }
         let taken = Set(current.filter { $0.status != .expired }.map(\.slot))
+        skippedSlots = Set(0..<slotsIssued).subtracting(current.map(\.slot))
         for l in current where l.status == .expired && !taken.contains(l.slot) {
             freeSlots[l.slot] = FreeSlot(lapsedBy: l.peerID, since: l.deadline)
         }
@@ -188,7 +200,12 @@ public struct RoundStateMachine: Sendable, Equatable {
     }
 
     /// A peer asks for work. `duration` is the lease's upload allowance (default `leaseSeconds`).
-    public func requestLease(peerID: String, now: Double, duration: Double? = nil) -> LeaseDecision {
+    ///
+    /// - Parameter overlap: scores a candidate slot for this peer (how many of its shards the peer holds); the
+    ///   highest score wins, ties go to the lowest slot. Nil: the lowest slot, the order without preference.
+    public func requestLease(
+        peerID: String, now: Double, duration: Double? = nil, overlap: ((Int) -> Int)? = nil
+    ) -> LeaseDecision {
         switch phase {
         case .finished: return .wait(retryAfter: 30, reason: .campaignFinished)
         case .aggregating: return .wait(retryAfter: 0.25, reason: .aggregating)
@@ -207,20 +224,47 @@ public struct RoundStateMachine: Sendable, Equatable {
             let candidates = freeSlots.filter {
                 $0.value.lapsedBy != peerID || now - $0.value.since >= Self.reissueHoldSeconds
             }
-            if let slot = candidates.keys.min() { return .issue(slot: slot, deadline: deadline) }
+            if let slot = Self.preferred(candidates.keys, overlap) { return .issue(slot: slot, deadline: deadline) }
             if !settings.isAsync {
                 // Only this peer's own lapsed slot is free: hold it briefly for another peer.
                 let wait = freeSlots.values.map { Self.reissueHoldSeconds - (now - $0.since) }.min() ?? 1
                 return .wait(retryAfter: max(0.25, wait), reason: .roundFull)
             }
         }
-        return .issue(slot: slotsIssued, deadline: deadline)
+        let fresh = newSlots(count: settings.peersPerRound - busy)
+        return .issue(slot: Self.preferred(fresh, overlap) ?? slotsIssued, deadline: deadline)
+    }
+
+    /// The next `count` (at least 1) slots never issued this round, lowest first: skipped ones, then new numbers.
+    func newSlots(count: Int) -> [Int] {
+        let n = max(1, count)
+        var out = Array(skippedSlots.sorted().prefix(n))
+        var next = slotsIssued
+        while out.count < n {
+            out.append(next)
+            next += 1
+        }
+        return out
+    }
+
+    /// The candidate with the highest `overlap`, the lowest slot among equals (the lowest slot without a score).
+    static func preferred<S: Sequence<Int>>(_ slots: S, _ overlap: ((Int) -> Int)?) -> Int? {
+        guard let overlap else { return slots.min() }
+        var best: (slot: Int, score: Int)?
+        for slot in slots {
+            let score = overlap(slot)
+            if let b = best, score < b.score || (score == b.score && slot > b.slot) { continue }
+            best = (slot, score)
+        }
+        return best?.slot
     }
 
     /// Records a lease the caller persisted after `.issue`.
     public mutating func leaseIssued(id: String, peerID: String, slot: Int, deadline: Double) {
         openLeases[id] = OpenLease(peerID: peerID, slot: slot, deadline: deadline, round: round)
         freeSlots.removeValue(forKey: slot)
+        skippedSlots.remove(slot)
+        if slot > slotsIssued { skippedSlots.formUnion(slotsIssued..<slot) }
         slotsIssued = max(slotsIssued, slot + 1)
     }
 
@@ -296,6 +340,7 @@ public struct RoundStateMachine: Sendable, Equatable {
         openLeases = finished ? [:] : openLeases.filter { $0.value.round >= keep }
         accepted = 0
         slotsIssued = 0
+        skippedSlots = []
         freeSlots = [:]
         if finished {
             phase = .finished

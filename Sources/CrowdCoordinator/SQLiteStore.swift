@@ -225,7 +225,7 @@ extension UInt64 {
 
 extension SQLiteStore {
     /// Row count of `table` (tests and diagnostics; `table` is never user input).
-    func count(_ table: String) throws -> Int {
+    package func count(_ table: String) throws -> Int {
         try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0 }
     }
 }

@@ -4,14 +4,14 @@ import Foundation
 ///
 /// The same key has three spellings: `cpuLimit` in the file, `CROWDTRAIN_CPU_LIMIT` in the environment and
 /// `--cpu-limit` on the command line. Precedence: flags > environment > file > defaults
-/// (`PeerConfigFile.resolve`). Sizes (`uploadLimit`, `downloadLimit`, `memoryLimit`, `dailyDataCap`) are bytes
-/// with an optional unit: `k`, `M`, `G` are powers of 1000 (SI, as `peer status` prints them), `Ki`, `Mi`,
+/// (`PeerConfigFile.resolve`). Sizes (`uploadLimit`, `downloadLimit`, `memoryLimit`, `dailyDataCap`, `cacheBytes`)
+/// are bytes with an optional unit: `k`, `M`, `G` are powers of 1000 (SI, as `peer status` prints them), `Ki`, `Mi`,
 /// `Gi` powers of 1024; a trailing `B` (and `/s` for the bandwidth caps) is allowed: `200k` = 200 000 B,
 /// `1.5G` = 1 500 000 000 B, `512Mi` = 536 870 912 B. Nullable keys accept `none` (`null` in JSON) to mean
 /// "no cap / off", which also lets a flag or the environment switch off what the file turned on.
 public enum PeerConfigKey: String, CaseIterable, Sendable, Comparable {
     case threads, cpuLimit, nice, uploadLimit, downloadLimit, memoryLimit
-    case idleOnlyMinutes, acOnly, hours, dailyDataCap, backoffCap, maxWait
+    case idleOnlyMinutes, acOnly, hours, dailyDataCap, backoffCap, maxWait, cacheBytes
 
     public static func < (a: Self, b: Self) -> Bool { allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)! }
 
@@ -40,7 +40,7 @@ public enum PeerConfigKey: String, CaseIterable, Sendable, Comparable {
     public var isNullable: Bool {
         switch self {
         case .uploadLimit, .downloadLimit, .memoryLimit, .idleOnlyMinutes, .hours, .dailyDataCap: return true
-        case .threads, .cpuLimit, .nice, .acOnly, .backoffCap, .maxWait: return false
+        case .threads, .cpuLimit, .nice, .acOnly, .backoffCap, .maxWait, .cacheBytes: return false
         }
     }
 
@@ -59,6 +59,7 @@ public enum PeerConfigKey: String, CaseIterable, Sendable, Comparable {
         case .dailyDataCap: return "bytes per day, up plus down, with an optional unit (500M, 2G), or none"
         case .backoffCap: return "seconds ≥ 1 (or 30s, 5m, 1h)"
         case .maxWait: return "seconds > 0 (0.5, 30s, 5m)"
+        case .cacheBytes: return "bytes, at least 1Mi, with an optional unit (500M, 2G, 10Gi)"
         }
     }
 
@@ -77,13 +78,14 @@ public enum PeerConfigKey: String, CaseIterable, Sendable, Comparable {
         case .dailyDataCap: return "500M"
         case .backoffCap: return "60"
         case .maxWait: return "300"
+        case .cacheBytes: return "2G"
         }
     }
 
     /// The example as a JSON value (strings quoted).
     public var exampleJSON: String {
         switch self {
-        case .uploadLimit, .downloadLimit, .memoryLimit, .hours, .dailyDataCap: return "\"\(example)\""
+        case .uploadLimit, .downloadLimit, .memoryLimit, .hours, .dailyDataCap, .cacheBytes: return "\"\(example)\""
         default: return example
         }
     }
@@ -103,6 +105,8 @@ public enum PeerConfigKey: String, CaseIterable, Sendable, Comparable {
         case .dailyDataCap: return "Bytes up plus down per local day, e.g. 500M (default none)."
         case .backoffCap: return "Largest retry delay in seconds when the coordinator is unreachable (default 60)."
         case .maxWait: return "Wait at most this many seconds when the coordinator has no work (default 300)."
+        case .cacheBytes:
+            return "Disk kept for downloaded models and shards; least recently used files go first (default 2G)."
         }
     }
 

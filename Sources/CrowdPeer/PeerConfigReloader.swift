@@ -8,8 +8,8 @@ import UnixSignals
 ///
 /// `load` composes the sources again (config file and environment; the flags of the original command line
 /// still win). A file that no longer parses, or a value out of range, changes nothing: the daemon keeps its
-/// settings and says why. `threads`, limits and the schedule take effect within a second; `backoffCap` and
-/// `maxWait` only at the next start.
+/// settings and says why. `threads`, limits and the schedule take effect within a second; `backoffCap`,
+/// `maxWait` and `cacheBytes` only at the next start.
 public struct PeerConfigReloader: Service {
     let live: PeerLiveSettings
     let started: PeerSettings
@@ -43,8 +43,10 @@ public struct PeerConfigReloader: Service {
         }
         live.update(settings.snapshot)
         var line = "config reloaded: \(settings.summary)"
-        if settings.backoffCap != started.backoffCap || settings.maxWait != started.maxWait {
-            line += " (backoffCap and maxWait apply at the next start)"
+        if settings.backoffCap != started.backoffCap || settings.maxWait != started.maxWait
+            || settings.cacheBytes != started.cacheBytes
+        {
+            line += " (backoffCap, maxWait and cacheBytes apply at the next start)"
         }
         return line
     }

@@ -11,6 +11,7 @@
 /// | `maxWait` | seconds | 300 | upper bound on the coordinator's `retryAfter` when it has no work (local demos use less) |
 /// | `longPollSeconds` | seconds | 20 | how long the coordinator may hold a lease request while no work is free (it answers the moment a round opens); 0 polls |
 /// | `limits` | `PeerLimits` | no caps, nice 10 | CPU cap, niceness, bandwidth caps, memory budget |
+/// | `cacheBytes` | bytes | 2 GB | bound of the model and shard cache `P/cache` (`ArtifactCache`; least recently used files go first) |
 public struct PeerRunConfig: Sendable {
     public var threads: Int
     public var backoffBase: Double
@@ -21,12 +22,14 @@ public struct PeerRunConfig: Sendable {
     public var maxWait: Double
     public var longPollSeconds: Double
     public var limits: PeerLimits
+    public var cacheBytes: Int
 
     public init(
         threads: Int = 1, backoffBase: Double = 1, backoffCap: Double = 60, exitWhenFinished: Bool = false,
         maxLeases: Int? = nil, seed: UInt64? = nil, maxWait: Double = 300, longPollSeconds: Double = 20,
-        limits: PeerLimits = PeerLimits()
+        limits: PeerLimits = PeerLimits(), cacheBytes: Int = PeerSettings.defaultCacheBytes
     ) {
+        self.cacheBytes = cacheBytes
         self.maxWait = maxWait
         self.longPollSeconds = min(max(longPollSeconds, 0), 25)
         self.limits = limits

@@ -57,37 +57,54 @@ extension PeerSession {
         return try await trainFetched(lease)
     }
 
-    func fetch(_ kind: ArtifactCache.Kind, _ digest: String) async throws -> Data {
-        if let cached = cache.get(kind, digest) { return cached }
-        guard ArtifactCache.isDigest(digest) else { throw PeerError("the lease names \(kind.rawValue) '\(digest)', not a SHA-256 digest") }
+    /// The verified bytes of a model or shard of `lease`: from the cache (checked by hash), or downloaded (a shard
+    /// compressed, inflated to exactly its `shardBytes`), verified and cached; the cache's trim keeps `lease`'s files.
+    func fetch(_ kind: ArtifactCache.Kind, _ digest: String, of lease: Lease, expectedBytes: Int? = nil)
+        async throws -> Data
+    {
         let client = self.client
-        let raced = try await race {
-            kind == .model ? try await client.model(version: digest) : try await client.shard(id: digest)
+        let keeping = Set([lease.modelVersion] + lease.shardIDs)
+        let fetched = try await cache.fetch(kind, digest, expectedBytes: expectedBytes, keeping: keeping) {
+            let raced = try await race {
+                kind == .model
+                    ? try await client.model(version: digest)
+                    : try await client.compressedShard(id: digest, expectedBytes: expectedBytes)
+            }
+            guard case .done(let data) = raced else {
+                if case .interrupted(let event) = raced { throw Interrupted(event: event) }
+                throw Interrupted(event: .stop)
+            }
+            // Counted as they travel, even if the body is then refused.
+            leaseBytesDown += data.count
+            suspend.record(bytes: data.count)
+            status.lifetime.bytesDown += data.count
+            return data
         }
-        guard case .done(let data) = raced else {
-            if case .interrupted(let event) = raced { throw Interrupted(event: event) }
-            throw Interrupted(event: .stop)
-        }
-        leaseBytesDown += data.count
-        suspend.record(bytes: data.count)
-        status.lifetime.bytesDown += data.count
-        try cache.put(kind, digest, data)
-        return data
+        return fetched.data
+    }
+
+    /// The uncompressed size the lease gives for its shard `index` (nil when it gives none or an impossible one: then
+    /// `CompressedShard.maxFileBytes` bounds the inflation).
+    static func shardBytes(_ lease: Lease, _ index: Int) -> Int? {
+        guard let sizes = lease.shardBytes, sizes.count == lease.shardIDs.count,
+              (1...CompressedShard.maxFileBytes).contains(sizes[index])
+        else { return nil }
+        return sizes[index]
     }
 
     /// Downloads (or takes from the cache) and decodes the model and shards, and checks the memory limit.
     func fetchInputs(_ lease: Lease) async throws {
         held.inputs = nil
-        let modelBytes = try await fetch(.model, lease.modelVersion)
+        let modelBytes = try await fetch(.model, lease.modelVersion, of: lease)
         let checkpoint = try Checkpoint.decode(modelBytes, path: "model \(lease.modelVersion.prefix(12))")
         try MemoryGuard.check(checkpoint, lease: lease, live: live, monitor: suspend)
         var shards: [ShardPayload] = []
-        for id in lease.shardIDs {
+        for (index, id) in lease.shardIDs.enumerated() {
             if let known = decodedShards[id] {
                 shards.append(known)
                 continue
             }
-            let data = try await fetch(.shard, id)
+            let data = try await fetch(.shard, id, of: lease, expectedBytes: Self.shardBytes(lease, index))
             let payload = try ShardFile.decode(data, name: "shard \(id.prefix(12))", expectedID: id)
             if decodedShards.count >= Self.keptDecodedShards { decodedShards.removeAll() }
             decodedShards[id] = payload

@@ -71,7 +71,7 @@ final class PeerSession {
         self.stop = stop
         self.output = output
         self.logger = logger
-        self.cache = ArtifactCache(paths: paths)
+        self.cache = ArtifactCache(paths: paths, limitBytes: config.cacheBytes)
         self.status = PeerStatus.read(from: paths.status) ?? PeerStatus()
         self.machine = PeerWorkMachine(
             settings: PeerWorkMachine.Settings(config), seed: config.seed ?? UInt64.random(in: 0...UInt64.max))
@@ -231,9 +231,12 @@ final class PeerSession {
     /// Asks for a lease; a stop or a suspension cancels the long-poll.
     func requestLease(samplesPerSecond: Double?) async -> PeerWorkMachine.Event {
         if let interruption = gate() { return interruption }
+        // The shards this peer holds: the coordinator prefers a free slot with those (less to download).
+        let held = cache.heldShards(limit: LeaseRequest.maxHeldShards)
         let request = LeaseRequest(
             threads: config.threads, samplesPerSecond: samplesPerSecond,
-            waitSeconds: config.longPollSeconds > 0 ? config.longPollSeconds : nil)
+            waitSeconds: config.longPollSeconds > 0 ? config.longPollSeconds : nil,
+            heldShards: held.isEmpty ? nil : held)
         let client = self.client
         do {
             switch try await race({ try await client.lease(request) }) {

@@ -4,13 +4,20 @@ import Foundation
 /// the flags (`PeerConfigFile.resolve`). Every key is a `PeerConfigKey`; the defaults suit a desktop.
 ///
 /// `threads`, `limits` and `suspend` can change in a running daemon (SIGHUP → `PeerLiveSettings.update`);
-/// `backoffCap` and `maxWait` apply from the next start.
+/// `backoffCap`, `maxWait` and `cacheBytes` apply from the next start.
 public struct PeerSettings: Sendable, Equatable {
     public var threads = 1
     public var limits = PeerLimits()
     public var suspend = SuspendSettings()
     public var backoffCap = 60.0
     public var maxWait = 300.0
+    /// Bound of the artifact cache (`ArtifactCache.limitBytes`).
+    public var cacheBytes = PeerSettings.defaultCacheBytes
+
+    /// The default cache bound: 2 GB, some 250 Fashion-MNIST shards or a model and a whole small data set.
+    public static let defaultCacheBytes = 2_000_000_000
+    /// The smallest cache bound accepted (the files of the lease in progress are kept even beyond it).
+    public static let minCacheBytes = 1 << 20
 
     public init() {}
 
@@ -21,7 +28,7 @@ public struct PeerSettings: Sendable, Equatable {
     public func runConfig(exitWhenFinished: Bool = false, maxLeases: Int? = nil, seed: UInt64? = nil) -> PeerRunConfig {
         PeerRunConfig(
             threads: threads, backoffBase: 1, backoffCap: backoffCap, exitWhenFinished: exitWhenFinished,
-            maxLeases: maxLeases, seed: seed, maxWait: maxWait, limits: limits)
+            maxLeases: maxLeases, seed: seed, maxWait: maxWait, limits: limits, cacheBytes: cacheBytes)
     }
 
     /// Applies the values of one source on top of these settings.
@@ -95,6 +102,7 @@ public struct PeerSettings: Sendable, Equatable {
         case .dailyDataCap: suspend.dailyDataCap = try size(min: 1, perSecond: false)
         case .backoffCap: backoffCap = try seconds(min: 1, inclusive: true)
         case .maxWait: maxWait = try seconds(min: 0, inclusive: false)
+        case .cacheBytes: cacheBytes = try size(min: Self.minCacheBytes, perSecond: false)
         }
     }
 

@@ -19,8 +19,11 @@ public struct Lease: Codable, Sendable, Equatable {
     public var workload: String
     /// `mlp` or `gpt`.
     public var modelKind: String
-    /// Shards to train on (SHA-256 hex ids, `GET /v1/shards/{id}`).
+    /// Shards to train on (SHA-256 hex ids of the shard files, `GET /v1/shards/{id}`).
     public var shardIDs: [String]
+    /// The uncompressed size of each shard of `shardIDs`, in order: a shard travels zstd-compressed and the peer
+    /// inflates exactly this many bytes, no more (nil from older coordinators: a fixed bound applies).
+    public var shardBytes: [Int]?
     /// Local steps H.
     public var steps: Int
     /// Batch size (images, or sequences for the GPT).
@@ -74,7 +77,7 @@ public struct Lease: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case leaseID, round, modelVersion, schemaHash, workload, modelKind, shardIDs, steps, batch, block
+        case leaseID, round, modelVersion, schemaHash, workload, modelKind, shardIDs, shardBytes, steps, batch, block
         case inner, progress, progressPerStep, codec, codecLevel, seed, deadline, samples, verification
     }
 
@@ -87,6 +90,7 @@ public struct Lease: Codable, Sendable, Equatable {
         workload = try c.decode(String.self, forKey: .workload)
         modelKind = try c.decode(String.self, forKey: .modelKind)
         shardIDs = try c.decode([String].self, forKey: .shardIDs)
+        shardBytes = try c.decodeIfPresent([Int].self, forKey: .shardBytes)
         steps = try c.decode(Int.self, forKey: .steps)
         batch = try c.decode(Int.self, forKey: .batch)
         block = try c.decodeIfPresent(Int.self, forKey: .block)
@@ -110,6 +114,7 @@ public struct Lease: Codable, Sendable, Equatable {
         try c.encode(workload, forKey: .workload)
         try c.encode(modelKind, forKey: .modelKind)
         try c.encode(shardIDs, forKey: .shardIDs)
+        try c.encodeIfPresent(shardBytes, forKey: .shardBytes)
         try c.encode(steps, forKey: .steps)
         try c.encode(batch, forKey: .batch)
         try c.encodeIfPresent(block, forKey: .block)

@@ -22,11 +22,14 @@ public struct VerificationConfig: Codable, Sendable, Equatable {
     /// Largest relative distance of the upload from θ_0 − θ_H (int8/fp16/bf16 error plus the error-feedback
     /// residual; not checked for top-k codecs).
     public var updateTolerance: Double
+    /// Bytes of waiting proofs and uploads the coordinator's verifier queue keeps in memory; beyond it they wait on
+    /// disk in `<dir>/verifier-queue/` (default 64 MiB; 0 spills every waiting job).
+    public var queueMemoryBytes: Int
 
     public init(
         enabled: Bool = true, segmentSteps: Int? = nil, newPeerUpdates: Int = 5, decay: Double = 0.8,
         floorRate: Double = 0.2, windowRounds: Int = 3, challengeSeconds: Double = 120, tolerance: Double = 0.01,
-        updateTolerance: Double = 0.1
+        updateTolerance: Double = 0.1, queueMemoryBytes: Int = 64 << 20
     ) {
         self.enabled = enabled
         self.segmentSteps = segmentSteps
@@ -37,11 +40,12 @@ public struct VerificationConfig: Codable, Sendable, Equatable {
         self.challengeSeconds = challengeSeconds
         self.tolerance = tolerance
         self.updateTolerance = updateTolerance
+        self.queueMemoryBytes = queueMemoryBytes
     }
 
     enum CodingKeys: String, CodingKey {
         case enabled, segmentSteps, newPeerUpdates, decay, floorRate, windowRounds, challengeSeconds, tolerance
-        case updateTolerance
+        case updateTolerance, queueMemoryBytes
     }
 
     public init(from decoder: any Decoder) throws {
@@ -56,6 +60,7 @@ public struct VerificationConfig: Codable, Sendable, Equatable {
         challengeSeconds = try c.decodeIfPresent(Double.self, forKey: .challengeSeconds) ?? d.challengeSeconds
         tolerance = try c.decodeIfPresent(Double.self, forKey: .tolerance) ?? d.tolerance
         updateTolerance = try c.decodeIfPresent(Double.self, forKey: .updateTolerance) ?? d.updateTolerance
+        queueMemoryBytes = try c.decodeIfPresent(Int.self, forKey: .queueMemoryBytes) ?? d.queueMemoryBytes
     }
 
     /// Problems with the values, each naming the key (empty when valid).
@@ -70,6 +75,7 @@ public struct VerificationConfig: Codable, Sendable, Equatable {
             out.append("verification.floorRate must be in [0, 1] (0: no challenges once a peer has a clean record)")
         }
         if windowRounds < 0 { out.append("verification.windowRounds must be ≥ 0") }
+        if queueMemoryBytes < 0 { out.append("verification.queueMemoryBytes must be ≥ 0") }
         if !(challengeSeconds >= 1 && challengeSeconds.isFinite) {
             out.append("verification.challengeSeconds must be at least 1")
         }

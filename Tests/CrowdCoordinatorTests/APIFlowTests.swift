@@ -28,8 +28,10 @@ import Testing
             #expect(la.samples == 2 * 8)
             let base = try await api.bytes(APIPath.model(la.modelVersion), token: a.credential)
             #expect(ContentDigest.hex(base) == la.modelVersion)
-            let shard = try await api.bytes(APIPath.shard(la.shardIDs[0]), token: a.credential)
-            #expect(ContentDigest.hex(shard) == la.shardIDs[0])
+            // Shards travel compressed; the id is the SHA-256 of the inflated file, whose size the lease gives.
+            let wire = try await api.bytes(APIPath.shard(la.shardIDs[0]), token: a.credential)
+            let shard = try CompressedShard.decode(wire, expectedBytes: la.shardBytes?[0])
+            #expect(ContentDigest.hex(shard) == la.shardIDs[0] && wire.count < shard.count)
             let n = try Checkpoint.decode(base).params.count
 
             let body = try envelope([Float](repeating: 0.01, count: n), lease: la, base: base)
@@ -101,7 +103,8 @@ import Testing
                     let ckpt = try Checkpoint.decode(base)
                     let model = try ModelFactory.make(kind: ckpt.kind, configJSON: ckpt.configJSON, seed: 0)
                     try ckpt.load(into: model)
-                    let shardBytes = try await api.bytes(APIPath.shard(lease.shardIDs[0]), token: peer.credential)
+                    let shardBytes = try CompressedShard.decode(
+                        try await api.bytes(APIPath.shard(lease.shardIDs[0]), token: peer.credential))
                     guard case .images(let data) = try ShardFile.decode(shardBytes, name: "s", expectedID: nil) else {
                         throw TestFailure("expected an image shard")
                     }

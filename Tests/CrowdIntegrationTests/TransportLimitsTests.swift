@@ -174,6 +174,7 @@ struct TransportLimitsTests {
         let before = size()
         let codes = Tally<[String: Int]>([:])
         let client = try CoordinatorClient(baseURL: coordinator.url, caPEM: campaign.caPEM)
+        let started = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for worker in 0..<16 {
                 group.addTask {
@@ -189,13 +190,19 @@ struct TransportLimitsTests {
             }
             try await group.waitForAll()
         }
+        let elapsed = ContinuousClock.now - started
         await client.shutdown()
         let status = coordinator.app.coordinator.status()
         await coordinator.stop()
         let seen = codes.value
         #expect(seen["joined"] == nil && seen.values.reduce(0, +) == 10_000, "\(seen)")
-        // The burst of 10 is answered; everything after it is refused before it reaches the database.
-        #expect((seen["invalid_invite"] ?? 0) <= 12 && (seen["rate_limited"] ?? 0) >= 9_988, "\(seen)")
+        // The burst of 10 is answered, plus what the bucket refills meanwhile (joinsPerMinute: one every 10 s, so a
+        // loaded machine that takes 30 s earns 3 more); everything else is refused before it reaches the database.
+        let limits = TransportLimits.standard
+        let refilled = Int((Double(elapsed.components.seconds) + 1) * limits.joinsPerMinute / 60)
+        let answered = Int(limits.joinBurst) + refilled + 1
+        #expect((seen["invalid_invite"] ?? 0) <= answered, "\(seen) in \(elapsed), at most \(answered) answered")
+        #expect((seen["rate_limited"] ?? 0) >= 10_000 - answered, "\(seen)")
         #expect(status.peersTotal == 0)
         #expect(size() <= before + 64 * 1024, "database grew from \(before) to \(size()) bytes")
     }

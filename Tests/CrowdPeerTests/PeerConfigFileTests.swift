@@ -162,6 +162,19 @@ struct PeerConfigFileTests {
         }
     }
 
+    @Test func cacheBytesHasEverySpellingADefaultAndAFloor() throws {
+        #expect(PeerSettings().cacheBytes == 2_000_000_000)
+        #expect(PeerSettings().runConfig().cacheBytes == 2_000_000_000)
+        #expect(try settings(json: #"{"cacheBytes": "500M"}"#).runConfig().cacheBytes == 500_000_000)
+        #expect(PeerConfigKey.cacheBytes.environmentName == "CROWDTRAIN_CACHE_BYTES")
+        #expect(PeerConfigKey.cacheBytes.flag == "--cache-bytes")
+        var s = PeerSettings()
+        try s.apply(PeerConfigFile.environmentLayer(["CROWDTRAIN_CACHE_BYTES": "10Gi"]))
+        #expect(s.cacheBytes == 10 << 30)
+        #expect(error(json: #"{"cacheBytes": "100k"}"#).contains("below the smallest allowed 1048576 bytes"))
+        #expect(error(json: #"{"cacheBytes": null}"#).contains("a value is required"))
+    }
+
     @Test func summaryNamesEverySetting() throws {
         let s = try settings(json: #"{"threads": 2, "cpuLimit": 50, "uploadLimit": "200k", "hours": "22-7"}"#)
         #expect(s.summary == "threads 2, cpu 50%, nice 10, upload 200.0 kB/s, download unlimited, memory unlimited; "

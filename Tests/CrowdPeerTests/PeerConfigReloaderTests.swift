@@ -34,7 +34,7 @@ struct PeerConfigReloaderTests {
         #expect(live.generation == 1 && live.current.limits.cpuLimitPercent == 50)
 
         try write(#"{"maxWait": 5}"#)
-        #expect(reloader.reload().hasSuffix("(backoffCap and maxWait apply at the next start)"))
+        #expect(reloader.reload().hasSuffix("(backoffCap, maxWait and cacheBytes apply at the next start)"))
 
         // Without P/peer.json the defaults apply again (the flags still win).
         try FileManager.default.removeItem(atPath: file)

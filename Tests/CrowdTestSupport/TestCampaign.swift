@@ -7,7 +7,7 @@ import Foundation
 import Logging
 import Synchronization
 
-@testable import CrowdCoordinator
+import CrowdCoordinator
 
 /// A clock tests move by hand.
 package final class ManualClock: CoordinatorClock {
