@@ -152,8 +152,9 @@ let package = Package(
 
         // Fixtures are read through #filePath (the PyTorch parity fixture and the script that makes it).
         .testTarget(name: "CrowdEngineTests", dependencies: ["CrowdEngine", "CrowdData"], exclude: ["Fixtures"]),
-        // What several test suites share: synthetic image sets, the in-process test campaign (`TestCampaign`, with a
-        // hand-moved clock) and the live one over TLS (`LiveCampaign`, `RunningCoordinator`). Linked only into tests.
+        // What several test suites share: the in-process test campaign (`TestCampaign`, with a hand-moved clock) and
+        // the live one over TLS (`LiveCampaign`, `RunningCoordinator`). Linked only into tests. (The synthetic image
+        // sets are `CrowdData.SyntheticImages`: the benchmarks use them too.)
         .target(
             name: "CrowdTestSupport",
             dependencies: [

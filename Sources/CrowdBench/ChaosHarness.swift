@@ -125,19 +125,7 @@ struct ChaosHarness {
 
     /// Synthetic 28×28 images whose class is a bright horizontal band (plus a noise line): learnable in a few steps.
     static func syntheticImages(count: Int, seed: UInt64) -> ImageDataset {
-        var rng = SeededRNG(seed: seed)
-        var pixels = [UInt8](repeating: 0, count: count * 784)
-        var labels = [UInt8](repeating: 0, count: count)
-        for i in 0..<count {
-            let label = rng.nextInt(below: 10)
-            labels[i] = UInt8(label)
-            let noise = rng.nextInt(below: 28)
-            for col in 0..<28 {
-                for row in (label * 2 + 4)..<(label * 2 + 6) { pixels[i * 784 + row * 28 + col] = 200 }
-                pixels[i * 784 + noise * 28 + col] &+= 60
-            }
-        }
-        return ImageDataset(count: count, rows: 28, cols: 28, pixels: pixels, labels: labels)
+        SyntheticImages.bands(count: count, seed: seed)
     }
 
     func createCampaign(port: Int) throws {

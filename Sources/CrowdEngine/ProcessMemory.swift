@@ -28,7 +28,9 @@ public struct ProcessMemory: Sendable, Equatable, Codable {
 
     /// Size of this process's executable, MB.
     public static var executableMB: Double? {
-        guard let size = try? FileManager.default.attributesOfItem(atPath: "/proc/self/exe")[.size] as? Int else {
+        // /proc/self/exe is a symbolic link: measure the file it names (the link itself has size 0).
+        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/proc/self/exe"
+        guard let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int, size > 0 else {
             return nil
         }
         return (Double(size) / 1_048_576 * 10).rounded() / 10

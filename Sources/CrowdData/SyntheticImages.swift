@@ -1,11 +1,11 @@
-import CrowdData
 import CrowdEngine
 
-/// The synthetic image sets every test suite trains on: small, seeded, and learnable in a few steps.
-package enum SyntheticImages {
+/// Synthetic image sets: small, seeded, learnable in a few steps. The test suites and the benchmarks that need a
+/// campaign without Fashion-MNIST (chaos, load, guest) train on these.
+public enum SyntheticImages {
     /// 4×4 images of two classes: class 1 is bright in its top half, class 0 in its bottom half; pixels are drawn
     /// from `bright` and `dark`. Labels are drawn at random, or alternate 0, 1, 0, … with `alternating`.
-    package static func halves(
+    public static func halves(
         count: Int, seed: UInt64, bright: ClosedRange<Int> = 150...249, dark: ClosedRange<Int> = 0...99,
         alternating: Bool = false
     ) -> ImageDataset {
@@ -26,7 +26,7 @@ package enum SyntheticImages {
 
     /// 28×28 images of ten classes (the Fashion-MNIST shape): class `c` is a bright band on rows 2c+4 and 2c+5,
     /// plus one random row brightened by `noise`.
-    package static func bands(count: Int, seed: UInt64, noise: UInt8 = 60) -> ImageDataset {
+    public static func bands(count: Int, seed: UInt64, noise: UInt8 = 60) -> ImageDataset {
         var rng = SeededRNG(seed: seed)
         var pixels = [UInt8](repeating: 0, count: count * 784)
         var labels = [UInt8](repeating: 0, count: count)
