@@ -9,7 +9,7 @@ import PackageDescription
 // `bench engine`, AMD EPYC Zen 3, OpenBLAS Haswell). Every target that parses network or file input (checkpoints, IDX
 // and shard files, envelopes, proofs, wire types, configuration: CrowdData, CrowdCodec, CrowdProtocol,
 // CrowdVerification, CrowdTraining, CrowdCoordinator, CrowdClient, CrowdPeer, CrowdCLI) keeps them (plain -O), so
-// the preconditions the hostile-input tests and the fuzzer exercise are in the binary volunteers run; `.ci/test`
+// the preconditions the hostile-input tests and the fuzzer exercise are in the binary volunteers run; `.ci/release-checks`
 // runs those tests in release.
 let numeric: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
 
