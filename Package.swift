@@ -57,7 +57,7 @@ let package = Package(
         // Update codecs, error feedback, zstd framing, the update envelope.
         .target(
             name: "CrowdCodec",
-            dependencies: ["CZstd", "CCodecKernels", .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: ["CZstd", "CCodecKernels", "CrowdProtocol", .product(name: "Crypto", package: "swift-crypto")]),
         // The pure math of aggregation: Strategy, aggregators (mean and robust), outer optimizer, update screening.
         // No I/O, no dependencies: the coordinator and the in-process simulations run the same code.
         .target(name: "CrowdAggregation", swiftSettings: numeric),
@@ -167,7 +167,7 @@ let package = Package(
         .testTarget(name: "CrowdIntegrationTests", dependencies: ["CrowdTestSupport", "CrowdPeer", "CrowdClient", "CrowdCoordinator", "CrowdVerification", "CrowdProtocol", "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .testTarget(name: "CrowdDataTests", dependencies: ["CrowdData", "CrowdEngine"]),
         .testTarget(name: "CrowdTrainingTests", dependencies: ["CrowdTraining", "CrowdData", "CrowdEngine"]),
-        .testTarget(name: "CrowdCodecTests", dependencies: ["CrowdCodec"]),
+        .testTarget(name: "CrowdCodecTests", dependencies: ["CrowdCodec", "CrowdProtocol"]),
         .testTarget(name: "CrowdAggregationTests", dependencies: ["CrowdAggregation"]),
         .testTarget(
             name: "CrowdSimTests",

@@ -20,6 +20,7 @@ package struct BenchCommand: AsyncParsableCommand {
             BenchLoadCommand.self,
             BenchDeterminismCommand.self,
             BenchVerifyCommand.self,
+            BenchDistributionCommand.self,
         ])
 
     package init() {}

@@ -191,11 +191,10 @@ public final class CoordinatorClient: Sendable {
         }
     }
 
-    /// Sends one request; returns the body of a 2xx response, throws `CoordinatorClientError` otherwise.
-    func bytes(
-        _ method: Verb, _ path: String, body: Data?, auth: Bool, maxBytes: Int,
-        headers: [(String, String)] = []
-    ) async throws -> (data: Data, status: Int) {
+    /// The request for `method path` with its headers, credential and (paced) body, and its deadline.
+    func request(
+        _ method: Verb, _ path: String, body: Data?, auth: Bool, headers: [(String, String)]
+    ) throws -> (HTTPClientRequest, TimeAmount) {
         var request = HTTPClientRequest(url: baseURL + path)
         switch method {
         case .GET: request.method = .GET
@@ -219,6 +218,27 @@ public final class CoordinatorClient: Sendable {
                 request.body = .bytes(ByteBuffer(bytes: body))
             }
         }
+        return (request, deadline)
+    }
+
+    /// The `CoordinatorClientError` of a non-2xx answer (its JSON error body when it has one).
+    static func failure(status: Int, retryAfterHeader: String?, data: Data) -> CoordinatorClientError {
+        // At most an hour: a hostile or broken coordinator must not park the daemon for good.
+        let retryAfter = retryAfterHeader.flatMap(Double.init).map { min(max($0, 0), 3600) }
+        if let err = try? JSONDecoder().decode(APIErrorBody.self, from: data) {
+            return CoordinatorClientError(
+                status: status, code: err.error.code, message: err.error.message, retryAfter: retryAfter)
+        }
+        let text = String(decoding: data.prefix(200), as: UTF8.self)
+        return CoordinatorClientError(status: status, code: "http_\(status)", message: text.isEmpty ? "no body" : text)
+    }
+
+    /// Sends one request; returns the body of a 2xx response, throws `CoordinatorClientError` otherwise.
+    func bytes(
+        _ method: Verb, _ path: String, body: Data?, auth: Bool, maxBytes: Int,
+        headers: [(String, String)] = []
+    ) async throws -> (data: Data, status: Int) {
+        let (request, deadline) = try request(method, path, body: body, auth: auth, headers: headers)
         let response: HTTPClientResponse
         var buffer = ByteBuffer()
         do {
@@ -245,16 +265,7 @@ public final class CoordinatorClient: Sendable {
         }
         let data = Data(buffer.readableBytesView)
         let status = Int(response.status.code)
-        guard (200..<300).contains(status) else {
-            // At most an hour: a hostile or broken coordinator must not park the daemon for good.
-            let retryAfter = response.headers.first(name: "retry-after").flatMap(Double.init).map { min(max($0, 0), 3600) }
-            if let err = try? JSONDecoder().decode(APIErrorBody.self, from: data) {
-                throw CoordinatorClientError(
-                    status: status, code: err.error.code, message: err.error.message, retryAfter: retryAfter)
-            }
-            let text = String(decoding: data.prefix(200), as: UTF8.self)
-            throw CoordinatorClientError(status: status, code: "http_\(status)", message: text.isEmpty ? "no body" : text)
-        }
+        guard (200..<300).contains(status) else { throw Self.failure(status: status, retryAfterHeader: response.headers.first(name: "retry-after"), data: data) }
         return (data, status)
     }
 

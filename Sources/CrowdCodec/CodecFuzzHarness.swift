@@ -8,6 +8,7 @@ import Foundation
 /// - `0`: the bytes are an envelope, decoded as received (exercises header checks and the checksum);
 /// - `1`: the bytes are a zstd payload, wrapped in a valid header and checksum (exercises frame checks);
 /// - `2`: the bytes are a raw codec payload, compressed and wrapped (exercises scale/code/index checks).
+/// - `3`: the bytes are a round delta (`ModelDelta`), decoded and applied to a zero model of its size (≤ 65536).
 /// For modes 1 and 2, byte 1 picks the codec and bytes 2–3 the element count (1…4096).
 public enum CodecFuzzHarness {
     static let codecs: [CodecSpec] = [
@@ -18,7 +19,7 @@ public enum CodecFuzzHarness {
     /// Runs one input. Traps (so the fuzzer reports it) if an invariant breaks.
     public static func run(_ input: UnsafeRawBufferPointer) {
         guard input.count >= 1 else { return }
-        let mode = input[0] % 3
+        let mode = input[0] % 4
         let rest = UnsafeRawBufferPointer(rebasing: input[1...])
         switch mode {
         case 0:
@@ -31,6 +32,8 @@ public enum CodecFuzzHarness {
             }
             check(data, EnvelopeExpectation(
                 schemaHash: 0, round: 0, baseModel: [UInt8](repeating: 0, count: 32), elementCount: 1000))
+        case 3:
+            checkDelta(Data(rest))
         default:
             guard rest.count >= 3 else { return }
             let codec = codecs[Int(rest[0]) % codecs.count]
@@ -66,9 +69,35 @@ public enum CodecFuzzHarness {
         }
     }
 
-    /// Seed inputs: one valid envelope per codec (mode 0) and matching payloads (modes 1 and 2).
+    static func checkDelta(_ data: Data) {
+        do {
+            let delta = try ModelDelta.decode(data)
+            guard delta.count <= 1 << 16 else { return }
+            let rebuilt = try delta.apply(to: [Float](repeating: 0, count: delta.count))
+            precondition(rebuilt.count == delta.count, "a delta rebuilt \(rebuilt.count) of \(delta.count) parameters")
+        } catch is CodecError {
+            return
+        } catch {
+            preconditionFailure("the delta decoder threw a non-CodecError: \(error)")
+        }
+    }
+
+    /// Seed inputs: one valid envelope per codec (mode 0), matching payloads (modes 1 and 2), and a grid and an
+    /// XOR delta (mode 3).
     public static func seeds() -> [[UInt8]] {
         var out: [[UInt8]] = []
+        let base = (0..<300).map { Float(($0 * 31) % 97) * 1e-2 }
+        let moved = base.map { $0 + 1e-3 }
+        let versions = ([UInt8](repeating: 1, count: 32), [UInt8](repeating: 2, count: 32))
+        if let grid = try? ModelDelta.grid(
+            GridStep.nearest(from: base, to: moved), baseVersion: versions.0, targetVersion: versions.1,
+            targetPrefix: Data("prefix".utf8)),
+            let xor = try? ModelDelta.xor(
+                base: base, target: moved, baseVersion: versions.0, targetVersion: versions.1, targetPrefix: Data())
+        {
+            out.append([3] + Array(grid.encoded()))
+            out.append([3] + Array(xor.encoded()))
+        }
         for (ci, codec) in codecs.enumerated() {
             let n = 300
             let x = (0..<n).map { Float(($0 * 7919) % 201 - 100) * 1e-3 }

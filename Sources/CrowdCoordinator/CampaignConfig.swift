@@ -40,6 +40,7 @@ import Foundation
 /// | `evalSamples` | int | 10000 (MLP) / 64 (GPT) | held-out images, or sequences of `block` tokens, evaluated per round |
 /// | `transport` | object | see `TransportLimits` | timeouts, connection caps and rate limits of the HTTPS edge |
 /// | `verification` | object | see `VerificationConfig` | trajectory commitments, challenge rates, held credit (Docs/Protocol.md "Verified work") |
+/// | `distribution` | object | see `DistributionConfig` | versions kept, grid outer step (Docs/Protocol.md "Model distribution") |
 public struct CampaignConfig: Codable, Sendable, Equatable {
     public var name: String
     public var workload: String
@@ -72,6 +73,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
     public var evalSamples: Int
     public var transport: TransportLimits
     public var verification: VerificationConfig
+    public var distribution: DistributionConfig
 
     /// The defaults for `workload`.
     public init(workload: WorkloadName, name: String = "CrowdTrain campaign") {
@@ -99,6 +101,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         self.seed = 0
         self.transport = .standard
         self.verification = VerificationConfig()
+        self.distribution = DistributionConfig()
         switch workload {
         case .fmnistMLP:
             modelKind = "mlp"
@@ -128,7 +131,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         case name, workload, modelKind, bind, port, publicNames, goalSamples, maxRounds, peersPerRound, minUpdates
         case roundDeadlineSeconds, leaseSeconds, localSteps, batch, block, shardsPerLease, inner, codec, codecLevel
         case outer, seed, evalSamples, leaseSafetyFactor, minLeaseSeconds, leaseAllowanceSeconds, aggregation
-        case aggregator, defence, probeSamples, transport, verification
+        case aggregator, defence, probeSamples, transport, verification, distribution
     }
 
     /// The outer optimizer of new campaigns of `workload`: the crowd-quality study's best (Docs/Models.md). For the
@@ -194,6 +197,7 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         evalSamples = try c.decodeIfPresent(Int.self, forKey: .evalSamples) ?? evalSamples
         transport = try c.decodeIfPresent(TransportLimits.self, forKey: .transport) ?? transport
         verification = try c.decodeIfPresent(VerificationConfig.self, forKey: .verification) ?? verification
+        distribution = try c.decodeIfPresent(DistributionConfig.self, forKey: .distribution) ?? distribution
     }
 
     /// The workload as an enum (validated on decode).
@@ -239,6 +243,9 @@ public struct CampaignConfig: Codable, Sendable, Equatable {
         try check(evalSamples >= 1, "evalSamples must be at least 1")
         try check((1...100_000).contains(probeSamples), "probeSamples must be 1…100000")
         try transport.validate()
+        if let problem = distribution.problem(maxStaleness: aggregation.mode == .async ? aggregation.maxStaleness : 0) {
+            throw CoordinatorError("campaign.json: \(problem)")
+        }
         if let problem = verification.problems(localSteps: localSteps).first {
             throw CoordinatorError("campaign.json: \(problem)")
         }

@@ -1,3 +1,4 @@
+import CrowdCodec
 import CrowdData
 import CrowdEngine
 import CrowdTraining
@@ -43,6 +44,8 @@ public enum CampaignInitializer {
         try fm.createDirectory(atPath: paths.checkpoints, withIntermediateDirectories: true)
         try CertificateAuthority.create(paths: paths, campaign: config.name, publicNames: config.publicNames)
         try OperatorToken.create(paths: paths)
+        for dir in [paths.manifests, paths.deltas] { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        try AtomicFile.write(ManifestSigner().rawRepresentation, to: paths.manifestKey, mode: 0o600)
 
         let manifest: ShardManifest
         let evaluationSet: EvaluationSet

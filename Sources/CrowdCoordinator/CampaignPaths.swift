@@ -11,7 +11,10 @@ import Foundation
 /// D/tls/server-key.pem   server private key (0600)
 /// D/coordinator.sqlite   database (WAL)
 /// D/shards/              shard files + manifest.json
-/// D/checkpoints/         round-NNNNNN.ckpt global models
+/// D/checkpoints/         round-NNNNNN.ckpt global models (the last `distribution.keepVersions`)
+/// D/manifest-signing.key the Ed25519 key that signs model manifests (0600)
+/// D/manifests/           <version>.json: the chunks of each kept model (unsigned; signed when served)
+/// D/deltas/              round-NNNNNN.delta: the round delta into round N's model
 /// ```
 public struct CampaignPaths: Sendable {
     /// The campaign directory.
@@ -33,6 +36,16 @@ public struct CampaignPaths: Sendable {
     public var database: String { join("coordinator.sqlite") }
     public var shards: String { join("shards") }
     public var checkpoints: String { join("checkpoints") }
+    public var manifestKey: String { join("manifest-signing.key") }
+    public var manifests: String { join("manifests") }
+    public var deltas: String { join("deltas") }
+    /// The unsigned manifest of model `version`.
+    public func manifest(version: String) -> String { join("manifests/\(version).json") }
+    /// The round delta into the model of `round`.
+    public func delta(round: UInt64) -> String {
+        let n = String(round)
+        return join("deltas/round-" + String(repeating: "0", count: max(0, 6 - n.count)) + n + ".delta")
+    }
     /// Proofs waiting for the verifier beyond its memory budget (emptied at every start).
     public var verifierSpill: String { join("verifier-queue") }
 

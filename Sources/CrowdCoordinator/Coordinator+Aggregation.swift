@@ -61,7 +61,15 @@ extension Coordinator {
                     credit: credited ? Double(u.samples) * flopsPerSample / 1e9 : 0,
                     sketch: sketch.map { FloatBytes.data($0.values) }))
         }
-        let newParams = result.params
+        // The grid step (`distribution.gridStep`): the model moves to the nearest point of an 8-bit grid, exactly
+        // what a returning peer rebuilds from the round's `grid8` delta.
+        var newParams = result.params
+        var grid: GridStep?
+        if result.stepped && config.distribution.gridStep {
+            let step = GridStep.nearest(from: params, to: result.params)
+            newParams = step.apply(to: params)
+            grid = step
+        }
         let broadcast: UpdateSketch? = result.stepped ? UpdateSketch(zip(params, newParams).map { $0 - $1 }) : nil
         let checkpoint = Checkpoint(
             kind: modelKind, schemaHash: schemaHash, configJSON: modelConfigJSON,
@@ -69,27 +77,31 @@ extension Coordinator {
         let bytes = try checkpoint.encoded()
         let version = ContentDigest.hex(bytes)
         try AtomicFile.write(bytes, to: paths.checkpoint(round: round))
+        let delta = roundDelta(grid: grid, newParams: newParams, bytes: bytes)
         let aggregated = Date()
         let samples = board.samplesTrained + creditedSamples
         let finished = (goal.maxRounds.map { round >= UInt64($0) } ?? false) || samples >= goal.samples
         let nextSeed = SeedMixer.roundSeed(campaign: config.seed, round: round + 1)
         let now = clock.now()
+        let record = CheckpointRecord(
+            version: version, round: round, path: paths.checkpointRelative(round: round), bytes: bytes.count,
+            createdAt: now)
         try store.closeRound(
             round,
-            checkpoint: CheckpointRecord(
-                version: version, round: round, path: paths.checkpointRelative(round: round), bytes: bytes.count,
-                createdAt: now),
+            checkpoint: record,
             outerState: FloatBytes.data(next.exportState()), nextSeed: nextSeed, openNext: !finished,
             expireOpenLeasesBefore: finished ? round + 1 : machine.leasesKeptFromRoundAfterClose,
             decisions: decisions, broadcastSketch: broadcast.map { FloatBytes.data($0.values) }, at: now)
 
         strategy = next
+        // The probe loss was measured at the step the optimizer wanted; on the grid it is measured again.
+        paramsProbeLoss = grid == nil ? result.probeLoss : nil
         params = newParams
-        paramsProbeLoss = result.probeLoss
         baseVersion = version
         baseBytes = bytes
         baseDigest = ContentDigest.bytes(bytes)
         roundSeed = nextSeed
+        distribute(record: record, bytes: bytes, delta: delta)
         for v in result.verdicts where v.isAggregated { normHistory.append(v.norm) }
         recentSketches.append(contentsOf: creditedSketches + (broadcast.map { [$0] } ?? []))
         if recentSketches.count > sketchCapacity { recentSketches.removeFirst(recentSketches.count - sketchCapacity) }
@@ -135,6 +147,54 @@ extension Coordinator {
 }
 
 extension Coordinator {
+    /// The delta from the current model (`params`, `baseDigest`) to the new one: the grid step's, else the XOR of
+    /// the two (a round without a step, or `gridStep` off). Nil (peers then fetch chunks) if it cannot be encoded.
+    func roundDelta(grid: GridStep?, newParams: [Float], bytes: Data) -> ModelDelta? {
+        let prefix = bytes.prefix(bytes.count - 8 - 4 * newParams.count)
+        let target = ContentDigest.bytes(bytes)
+        do {
+            if let grid {
+                return try ModelDelta.grid(grid, baseVersion: baseDigest, targetVersion: target, targetPrefix: prefix)
+            }
+            return try ModelDelta.xor(
+                base: params, target: newParams, baseVersion: baseDigest, targetVersion: target, targetPrefix: prefix)
+        } catch {
+            logger.error("cannot encode the round delta; peers will fetch chunks", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// After a round's commit: publishes the new model's manifest and delta, then removes checkpoint files beyond
+    /// `distribution.keepVersions` that nothing waits for (never failing the round: it is committed).
+    func distribute(record: CheckpointRecord, bytes: Data, delta: ModelDelta?) {
+        do {
+            try distribution.publish(record: record, bytes: bytes, delta: delta)
+            try pruneCheckpoints()
+        } catch {
+            logger.error(
+                "cannot publish the model's manifest or prune old checkpoints; peers fetch what is published",
+                metadata: ["round": "\(record.round)", "error": "\(error)"])
+        }
+    }
+
+    /// Removes the checkpoint files of versions the distribution no longer keeps, older than every round a pending
+    /// verification, evaluation or acceptable stale update still needs. The database marks them removed first, so a
+    /// crash in between leaves an unlisted file, never a listed missing one.
+    func pruneCheckpoints() throws {
+        let kept = Set(distribution.keptVersions)
+        let staleness = machine.settings.isAsync ? machine.settings.maxStaleness : 0
+        let stale = machine.round - min(machine.round, UInt64(staleness + 1))
+        let floor = min(try store.oldestRoundStillNeeded() ?? .max, stale)
+        let removable = try store.checkpoints().filter {
+            !kept.contains($0.version) && $0.round < floor && $0.version != baseVersion
+        }
+        guard !removable.isEmpty else { return }
+        try store.markCheckpointsRemoved(removable.map(\.version), at: clock.now())
+        for r in removable { AtomicFile.remove(paths.join(r.path)) }
+        logger.info(
+            "old checkpoints removed", metadata: ["count": "\(removable.count)", "keep": "\(distribution.keep)"])
+    }
+
     /// `min…max` of `values` with 3 decimals, `-` when empty (log lines).
     static func range(_ values: [Double]) -> String {
         guard let lo = values.min(), let hi = values.max() else { return "-" }

@@ -29,7 +29,8 @@ extension Coordinator {
             board.update { $0.peersTotal += 1 }
             board.seen(peer: peerID, at: now)
             logger.info("peer joined", metadata: ["peer": "\(peerID)", "name": "\(name.value)"])
-            return JoinResponse(peerID: peerID, credential: credential, campaign: campaignInfo)
+            return JoinResponse(
+                peerID: peerID, credential: credential, campaign: campaignInfo, manifestKey: distribution.publicKey)
         case .unknown:
             throw APIError(.invalidInvite, "unknown invite; ask the operator for a new invite")
         case .revoked:

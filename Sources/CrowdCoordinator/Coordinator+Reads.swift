@@ -10,7 +10,9 @@ extension Coordinator {
             data = baseBytes
         } else {
             guard Self.isHex64(version), let record = try store.checkpoint(version: version) else {
-                throw APIError(.notFound, "no model version \(version)")
+                throw APIError(
+                    .notFound,
+                    "no model version \(version) (unknown, or older than the last \(config.distribution.keepVersions) the coordinator keeps)")
             }
             data = try Self.loadCheckpoint(paths: paths, record: record).1
         }

@@ -80,6 +80,8 @@ public actor Coordinator {
     nonisolated let evaluator = CoordinatorEvaluator()
     /// Re-executes challenged segments off the actor (started by `open`).
     nonisolated let verifierQueue = WorkVerifierQueue()
+    /// Signed manifests, chunks and round deltas of the kept model versions (served without the actor).
+    public nonisolated let distribution: ModelDistribution
     /// `StateDigest.optimizer` of a fresh inner optimizer: a lease may always start from it.
     let freshInnerDigest: [UInt8]
     /// When held credit was last settled by `tick` (at most once a second).
@@ -100,8 +102,9 @@ public actor Coordinator {
         logger: Logger, model: any TrainableModel, checkpoint: Checkpoint, checkpointBytes: Data, version: String,
         manifest: ShardManifest, evaluation: EvaluationSet, machine: RoundStateMachine,
         strategy: OuterOptimizerStrategy, roundSeed: UInt64, probe: ProbeSet, board: StatusBoard,
-        operatorTokenHash: [UInt8]
+        operatorTokenHash: [UInt8], distribution: ModelDistribution
     ) throws {
+        self.distribution = distribution
         self.goal = (config.goalSamples, config.maxRounds)
         self.operatorTokenHash = operatorTokenHash
         self.paths = paths
@@ -196,7 +199,9 @@ public actor Coordinator {
             board: try StatusBoard.load(
                 store: store, config: config, round: round.number, finished: finished, version: version,
                 now: clock.now()),
-            operatorTokenHash: try OperatorToken.loadOrCreate(paths: paths, logger: log))
+            operatorTokenHash: try OperatorToken.loadOrCreate(paths: paths, logger: log),
+            distribution: try ModelDistribution.open(
+                paths: paths, config: config, store: store, current: version, currentBytes: bytes, logger: log))
         let waived = try store.waiveInterruptedVerifications()
         if waived > 0 {
             log.notice(

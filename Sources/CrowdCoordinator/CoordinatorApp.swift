@@ -39,6 +39,7 @@ public struct CoordinatorApp: Sendable {
                 limiter: RequestLimiter(limits: limits, metrics: coordinator.metrics)))
         CoordinatorRoutes.register(on: router, coordinator: coordinator)
         OperatorRoutes.register(on: router, coordinator: coordinator)
+        DistributionRoutes.register(on: router, coordinator: coordinator)
         DashboardRoutes.register(on: router, coordinator: coordinator)
         let config = coordinator.config
         let tls = try tlsConfiguration(paths: coordinator.paths)

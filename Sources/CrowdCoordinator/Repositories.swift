@@ -28,7 +28,14 @@ public protocol PeerRepository: Sendable {
 public protocol RoundRepository: Sendable {
     func currentRound() throws -> RoundRecord?
     func round(_ number: UInt64) throws -> RoundRecord?
+    /// A recorded checkpoint whose file was not removed by retention.
     func checkpoint(version: String) throws -> CheckpointRecord?
+    /// Recorded checkpoints whose files were not removed, newest round first.
+    func checkpoints() throws -> [CheckpointRecord]
+    /// The oldest round whose base checkpoint must stay (a pending verification or evaluation needs it).
+    func oldestRoundStillNeeded() throws -> UInt64?
+    /// Marks checkpoint files as removed by retention.
+    func markCheckpointsRemoved(_ versions: [String], at time: Double) throws
     /// Records the initial model (round 0, closed, evaluated) and opens round 1, in one transaction.
     func bootstrap(initial: CheckpointRecord, evaluation: EvaluationRecord, round1Seed: UInt64, at time: Double) throws
     func insertLease(_ lease: LeaseRecord) throws

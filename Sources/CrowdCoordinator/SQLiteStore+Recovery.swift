@@ -15,7 +15,10 @@ extension SQLiteStore {
         try Row.fetchAll(
             db,
             sql:
-                "SELECT version, round, path, bytes, created_at FROM checkpoints ORDER BY round DESC, created_at DESC"
+                """
+                SELECT version, round, path, bytes, created_at FROM checkpoints
+                WHERE version NOT IN (SELECT version FROM removed_checkpoints) ORDER BY round DESC, created_at DESC
+                """
         ).map(Self.checkpoint)
     }
 

@@ -64,8 +64,39 @@ extension SQLiteStore: RoundRepository {
 
     public func checkpoint(version: String) throws -> CheckpointRecord? {
         try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM checkpoints WHERE version = ?", arguments: [version])
-                .map(Self.checkpoint)
+            try Row.fetchOne(
+                db,
+                sql: "SELECT * FROM checkpoints WHERE version = ? AND version NOT IN (SELECT version FROM removed_checkpoints)",
+                arguments: [version]
+            ).map(Self.checkpoint)
+        }
+    }
+
+    /// The oldest round whose base checkpoint must stay on disk: the lease round of an update still waiting for
+    /// its proof or verifier, or of a checkpoint not yet evaluated; nil when nothing waits.
+    public func oldestRoundStillNeeded() throws -> UInt64? {
+        try pool.read { db in
+            let challenged = try Int64.fetchOne(db, sql: "SELECT MIN(round) FROM updates WHERE verification = 'challenged'")
+            let unevaluated = try Int64.fetchOne(
+                db,
+                sql: """
+                    SELECT MIN(c.round) FROM checkpoints c
+                    WHERE NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.version = c.version)
+                      AND c.version NOT IN (SELECT version FROM removed_checkpoints)
+                    """)
+            return [challenged, unevaluated].compactMap { $0 }.min().map { UInt64(sql: $0) }
+        }
+    }
+
+    /// Records that the checkpoint files of `versions` were removed (retention); they are no longer listed.
+    public func markCheckpointsRemoved(_ versions: [String], at time: Double) throws {
+        guard !versions.isEmpty else { return }
+        try pool.write { db in
+            for v in versions {
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO removed_checkpoints (version, removed_at) VALUES (?, ?)",
+                    arguments: [v, time])
+            }
         }
     }
 

@@ -213,6 +213,12 @@ public final class SQLiteStore: Sendable {
         m.registerMigration("2026-12-10-lease-holder") { db in
             try db.execute(sql: "CREATE INDEX leases_peer_status ON leases(peer_id, status)")
         }
+        // Model retention (`distribution.keepVersions`): the checkpoint files of old versions are removed; their rows
+        // stay (rounds and evaluations name them) and this table says the file is gone on purpose.
+        m.registerMigration("2026-12-11-removed-checkpoints") { db in
+            try db.execute(
+                sql: "CREATE TABLE removed_checkpoints (version TEXT PRIMARY KEY REFERENCES checkpoints(version), removed_at REAL NOT NULL)")
+        }
         return m
     }
 }

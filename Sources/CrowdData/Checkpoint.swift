@@ -117,6 +117,25 @@ public struct Checkpoint: Sendable {
         return Checkpoint(kind: kind, schemaHash: hash, configJSON: Data(cb), metadata: meta, params: params)
     }
 
+    /// Where a verified checkpoint's parameters start: its bytes split into the prefix (header through the parameter
+    /// count) and the parameters (a round delta carries the one and rebuilds the other).
+    public static func split(_ data: Data, path: String = "<memory>") throws -> (prefix: Data, params: [Float]) {
+        let checkpoint = try decode(data, path: path)
+        let start = data.count - 8 - 4 * checkpoint.params.count
+        return (Data(data[data.startIndex..<(data.startIndex + start)]), checkpoint.params)
+    }
+
+    /// The checkpoint bytes made of `prefix` (as `split` returns it) and `params`, with the checksum trailer.
+    public static func assemble(prefix: Data, params: [Float]) -> Data {
+        var out = Data()
+        out.reserveCapacity(prefix.count + 4 * params.count + 8)
+        out.append(prefix)
+        params.withUnsafeBytes { out.append(contentsOf: $0) }
+        let sum = out.withUnsafeBytes { FNV1a64.hash($0) }
+        out.appendLE(sum)
+        return out
+    }
+
     /// Copies the parameters into `model` after checking kind, schema hash and count.
     public func load(into model: any TrainableModel) throws {
         let want = type(of: model).kind

@@ -50,6 +50,13 @@ public enum AtomicFile {
         syncDirectory(dir.isEmpty ? "." : dir)
     }
 
+    /// Removes `path` and syncs its directory so the removal is durable; a missing file is fine.
+    public static func remove(_ path: String) {
+        if unlink(path) == 0 {
+            syncDirectory((path as NSString).deletingLastPathComponent)
+        }
+    }
+
     /// fsyncs a directory so a rename inside it is durable.
     public static func syncDirectory(_ dir: String) {
         let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

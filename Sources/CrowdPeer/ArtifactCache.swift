@@ -155,7 +155,7 @@ public struct ArtifactCache: Sendable {
         var evicted: [String] = []
         for e in all.sorted(by: { $0.used < $1.used }) where !keeping.contains(e.digest) {
             guard total > limitBytes else { break }
-            AtomicFileWriter.remove(e.path)
+            remove(e)
             total -= e.bytes
             evicted.append(e.digest)
         }
@@ -167,7 +167,13 @@ public struct ArtifactCache: Sendable {
         let models = entries().filter { $0.kind == .model }
         guard models.count > keptModels else { return }
         for e in models.sorted(by: { $0.used < $1.used }).prefix(models.count - keptModels) where e.digest != keeping {
-            AtomicFileWriter.remove(e.path)
+            remove(e)
         }
+    }
+
+    /// Deletes a cached file (a model with its manifest).
+    func remove(_ e: Entry) {
+        AtomicFileWriter.remove(e.path)
+        if e.kind == .model { AtomicFileWriter.remove(paths.modelManifest(e.digest)) }
     }
 }

@@ -8,9 +8,5 @@ enum AtomicFileWriter {
     }
 
     /// Removes `path` and syncs its directory so the removal is durable; a missing file is fine.
-    static func remove(_ path: String) {
-        if unlink(path) == 0 {
-            AtomicFile.syncDirectory((path as NSString).deletingLastPathComponent)
-        }
-    }
+    static func remove(_ path: String) { AtomicFile.remove(path) }
 }

@@ -18,10 +18,16 @@ public struct PeerCredential: Codable, Sendable, Equatable {
     public var campaign: String
     /// Unix seconds of the join.
     public var joinedAt: Double
+    /// The coordinator's manifest signing key, pinned at join (`JoinResponse.manifestKey`); nil in credentials
+    /// written before signed manifests (such a peer joins again).
+    public var manifestKey: String?
 
-    public init(coordinator: String, peerID: String, secret: String, name: String, campaign: String, joinedAt: Double) {
+    public init(
+        coordinator: String, peerID: String, secret: String, name: String, campaign: String, joinedAt: Double,
+        manifestKey: String? = nil
+    ) {
         self.coordinator = coordinator; self.peerID = peerID; self.secret = secret
-        self.name = name; self.campaign = campaign; self.joinedAt = joinedAt
+        self.name = name; self.campaign = campaign; self.joinedAt = joinedAt; self.manifestKey = manifestKey
     }
 
     /// File mode of `credential.json`.

@@ -68,7 +68,7 @@ public struct PeerDaemon: Service {
         defer { follower.cancel() }
         let session = PeerSession(
             paths: paths, config: config, client: client, stop: stop, output: output, logger: logger, suspend: monitor,
-            live: live)
+            live: live, credential: credential)
         do {
             try await withGracefulShutdownHandler {
                 try await session.loop()

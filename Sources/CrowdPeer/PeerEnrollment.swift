@@ -1,4 +1,5 @@
 import CrowdClient
+import CrowdCodec
 import CrowdEngine
 import CrowdProtocol
 import Foundation
@@ -26,11 +27,16 @@ public enum PeerEnrollment {
             await client.shutdown()
             throw error
         }
+        do {
+            _ = try ManifestVerifier(publicKey: response.manifestKey)
+        } catch {
+            throw PeerError("the coordinator's manifest key is not an Ed25519 public key; is it the same version as this peer?")
+        }
         try paths.create()
         try AtomicFile.write(Data(caPEM), to: paths.caCertificate, mode: 0o644)
         let credential = PeerCredential(
             coordinator: client.baseURL, peerID: response.peerID, secret: response.credential, name: name,
-            campaign: response.campaign.name, joinedAt: Date().timeIntervalSince1970)
+            campaign: response.campaign.name, joinedAt: Date().timeIntervalSince1970, manifestKey: response.manifestKey)
         try credential.write(to: paths.credential)
         return credential
     }

@@ -17,6 +17,8 @@ import Foundation
 /// | `progress.bin` | the lease in progress: steps done, parameters, optimizer state (resume after a stop) | while training |
 /// | `pending.bin` | a finished, encoded update not yet acknowledged (re-sent with the same lease id) | before upload |
 /// | `cache/models/<sha256>.ckpt` | model checkpoints by version hash | on download |
+/// | `cache/models/<sha256>.manifest.json` | the verified manifest of that version (its chunks, for later versions) | on download |
+/// | `cache/partial/<sha256>.part` | a chunk or delta being downloaded (appended as it arrives; resumed with `Range`) | while downloading |
 /// | `cache/shards/<sha256>.shard` | data shards by content hash | on download |
 ///
 /// Every file except `receipts.jsonl` and `outcomes.jsonl` is replaced atomically (temp file, fsync, rename, fsync dir).
@@ -41,11 +43,16 @@ public struct PeerPaths: Sendable, Equatable {
     public var progress: String { root + "/progress.bin" }
     public var modelCache: String { root + "/cache/models" }
     public var shardCache: String { root + "/cache/shards" }
+    public var partial: String { root + "/cache/partial" }
+    /// The partial download of blob `digest`.
+    public func partialFile(_ digest: String) -> String { partial + "/\(digest).part" }
+    /// The verified manifest of cached model `version`.
+    public func modelManifest(_ version: String) -> String { modelCache + "/\(version).manifest.json" }
 
     /// Creates the directory tree (mode 0700: it holds a secret).
     public func create() throws {
         let fm = FileManager.default
-        for dir in [root, modelCache, shardCache] {
+        for dir in [root, modelCache, shardCache, partial] {
             try fm.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
     }

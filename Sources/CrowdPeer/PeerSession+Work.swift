@@ -64,11 +64,10 @@ extension PeerSession {
     {
         let client = self.client
         let keeping = Set([lease.modelVersion] + lease.shardIDs)
+        if kind == .model { return try await fetchModel(digest, keeping: keeping) }
         let fetched = try await cache.fetch(kind, digest, expectedBytes: expectedBytes, keeping: keeping) {
             let raced = try await race {
-                kind == .model
-                    ? try await client.model(version: digest)
-                    : try await client.compressedShard(id: digest, expectedBytes: expectedBytes)
+                try await client.compressedShard(id: digest, expectedBytes: expectedBytes)
             }
             guard case .done(let data) = raced else {
                 if case .interrupted(let event) = raced { throw Interrupted(event: event) }
@@ -79,6 +78,36 @@ extension PeerSession {
             suspend.record(bytes: data.count)
             status.lifetime.bytesDown += data.count
             return data
+        }
+        return fetched.data
+    }
+
+    /// Model `version` through the `ModelFetcher` (signed manifest; the cheaper of round deltas and missing chunks;
+    /// resumable downloads). Bytes count as they arrive, also when the fetch is interrupted.
+    func fetchModel(_ version: String, keeping: Set<String>) async throws -> Data {
+        if let cached = cache.get(.model, version) { return cached }
+        guard let base = fetcher else { throw PeerError(modelFetcherProblem ?? "no model fetcher") }
+        let arrived = ModelFetcher.Counter()
+        let fetcher = ModelFetcher(
+            cache: base.cache, verifier: base.verifier, campaign: base.campaign, source: base.source,
+            onBytes: { n in
+                base.onBytes(n)
+                arrived.add(n)
+            })
+        defer {
+            leaseBytesDown += arrived.value
+            status.lifetime.bytesDown += arrived.value
+        }
+        let raced = try await race { try await fetcher.fetch(version: version, keeping: keeping) }
+        guard case .done(let fetched) = raced else {
+            if case .interrupted(let event) = raced { throw Interrupted(event: event) }
+            throw Interrupted(event: .stop)
+        }
+        if fetched.route != .cache {
+            logger.info(
+                "model fetched",
+                metadata: ["model": "\(version.prefix(12))", "route": "\(fetched.route.rawValue)",
+                           "bytes": "\(fetched.downloadedBytes)"])
         }
         return fetched.data
     }

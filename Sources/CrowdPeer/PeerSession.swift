@@ -38,6 +38,10 @@ final class PeerSession {
     var leaseBytesDown = 0
     /// Suspend notes already logged (e.g. "idle detection unavailable").
     var notesShown: Set<String> = []
+    /// Builds model versions from signed manifests, chunks and deltas (nil: the credential predates signed
+    /// manifests, and `modelFetcherProblem` says what to do).
+    let fetcher: ModelFetcher?
+    let modelFetcherProblem: String?
     /// Most decoded shards kept in memory.
     static let keptDecodedShards = 4
 
@@ -60,7 +64,7 @@ final class PeerSession {
     init(
         paths: PeerPaths, config: PeerRunConfig, client: CoordinatorClient, stop: StopFlag,
         output: @escaping @Sendable (String) -> Void, logger: Logger,
-        suspend: SuspendMonitor? = nil, live: PeerLiveSettings? = nil
+        suspend: SuspendMonitor? = nil, live: PeerLiveSettings? = nil, credential: PeerCredential? = nil
     ) {
         self.live = live ?? PeerLiveSettings(.init(threads: config.threads, limits: config.limits, suspend: SuspendSettings()))
         self.suspend = suspend ?? SuspendMonitor(
@@ -72,6 +76,20 @@ final class PeerSession {
         self.output = output
         self.logger = logger
         self.cache = ArtifactCache(paths: paths, limitBytes: config.cacheBytes)
+        let suspendMonitor = self.suspend
+        if let key = credential?.manifestKey, let verifier = try? ManifestVerifier(publicKey: key) {
+            self.fetcher = ModelFetcher(
+                cache: cache, verifier: verifier, campaign: credential?.campaign, source: client,
+                onBytes: { suspendMonitor.record(bytes: $0) })
+            self.modelFetcherProblem = nil
+        } else {
+            self.fetcher = nil
+            self.modelFetcherProblem =
+                credential?.manifestKey == nil
+                ? "\(paths.credential) has no manifest key: this peer joined before the coordinator signed its models; "
+                    + "join again with `crowdtrain peer join` and a new invite (in a new --dir)"
+                : "\(paths.credential) holds a manifest key that is not an Ed25519 public key; join again"
+        }
         self.status = PeerStatus.read(from: paths.status) ?? PeerStatus()
         self.machine = PeerWorkMachine(
             settings: PeerWorkMachine.Settings(config), seed: config.seed ?? UInt64.random(in: 0...UInt64.max))

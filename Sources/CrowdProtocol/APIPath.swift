@@ -10,6 +10,11 @@ public enum APIPath {
 
     /// `GET`: checkpoint bytes whose SHA-256 hex is `version`.
     public static func model(_ version: String) -> String { "/v1/models/\(version)" }
+    /// `GET`: the signed manifest of model `version` (`SignedManifest`: its chunks and the round deltas leading to it).
+    public static func manifest(_ version: String) -> String { "/v1/models/\(version)/manifest" }
+    /// `GET`: an immutable content-addressed blob (a model chunk or a round delta) whose SHA-256 hex is `digest`;
+    /// ETag, `If-None-Match` and `Range` as in RFC 9110.
+    public static func blob(_ digest: String) -> String { "/v1/blobs/\(digest)" }
     /// `GET`: shard bytes whose SHA-256 hex is `id`.
     public static func shard(_ id: String) -> String { "/v1/shards/\(id)" }
     /// `PUT`: the update envelope for lease `leaseID`; `GET`: its `UpdateOutcome` (pending, credited or not).

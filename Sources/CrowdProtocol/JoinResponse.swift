@@ -9,10 +9,14 @@ public struct JoinResponse: Codable, Sendable, Equatable {
     public var credential: String
     /// What the peer joined.
     public var campaign: CampaignInfo
+    /// The coordinator's Ed25519 public key (base64 of its 32 raw bytes) that signs model manifests; the peer pins
+    /// it at join and refuses any manifest it did not sign.
+    public var manifestKey: String
 
-    public init(peerID: String, credential: String, campaign: CampaignInfo) {
+    public init(peerID: String, credential: String, campaign: CampaignInfo, manifestKey: String) {
         self.peerID = peerID
         self.credential = credential
         self.campaign = campaign
+        self.manifestKey = manifestKey
     }
 }

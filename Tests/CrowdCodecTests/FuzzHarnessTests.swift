@@ -6,7 +6,13 @@ import Testing
     /// The fuzzer's seeds are valid inputs for every mode, and decode (mode 0 seeds carry real envelopes).
     @Test func seedsCoverEveryCodecAndMode() throws {
         let seeds = CodecFuzzHarness.seeds()
-        #expect(seeds.count == 3 * CodecFuzzHarness.codecs.count)
+        #expect(seeds.count == 3 * CodecFuzzHarness.codecs.count + 2)
+        // The delta seeds decode and rebuild their model.
+        for s in seeds where s[0] == 3 {
+            let delta = try ModelDelta.decode(Data(s[1...]))
+            #expect(delta.count == 300)
+            #expect(try delta.apply(to: (0..<300).map { Float(($0 * 31) % 97) * 1e-2 }).count == 300)
+        }
         for s in seeds where s[0] == 0 {
             let env = Data(s[1...])
             let h = try UpdateEnvelope.peekHeader(env)

@@ -325,6 +325,7 @@ import Testing
         #expect(config.inner == defaults.inner && config.outer == defaults.outer)
         #expect(config.transport == defaults.transport)
         #expect(config.verification == defaults.verification)
+        #expect(config.distribution == defaults.distribution)
     }
 
     @Test func badDefenceAndAggregatorKeysAreRefusedWithTheKeyNamed() throws {

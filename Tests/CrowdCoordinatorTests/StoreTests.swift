@@ -15,7 +15,7 @@ import Testing
             try store.appliedMigrations() == [
                 "2026-11-26-initial", "2026-11-27-folded-round", "2026-12-05-credit-on-aggregation",
                 "2026-12-07-bounded-rejections", "2026-12-08-verified-work", "2026-12-09-name-keys",
-                "2026-12-10-lease-holder",
+                "2026-12-10-lease-holder", "2026-12-11-removed-checkpoints",
             ])
         #expect(try store.integrityCheck() == "ok")
         #expect(try store.currentRound()?.number == 1)

@@ -131,7 +131,7 @@ struct ResumeTests {
         logger.logLevel = .warning
         let session = PeerSession(
             paths: peer, config: PeerRunConfig(threads: 1, maxWait: 0.1), client: client, stop: StopFlag(),
-            output: { _ in }, logger: logger)
+            output: { _ in }, logger: logger, credential: credential)
         let lease = try #require(try await session.nextLease())
         let work = try #require(try await session.train(lease))
         let progress = LeaseProgress(
