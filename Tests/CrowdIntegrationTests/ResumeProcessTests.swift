@@ -131,4 +131,56 @@ struct ResumeProcessTests {
         await coordinator.stop()
         #expect(status.updatesAccepted == 1)
     }
+
+    /// SIGKILL while the model downloads (under a download cap, so the kill lands mid-body): the partial file keeps
+    /// what arrived, and the restarted daemon asks only for the rest (`Range`), rebuilds the coordinator's version
+    /// and trains the lease.
+    @Test func sigkillMidDownloadResumesTheModelWhereItStopped() async throws {
+        let campaign = try LiveCampaign(peersPerRound: 1, rounds: 1, localSteps: 4, leaseSeconds: 120, hidden: [4096])
+        defer { campaign.remove() }
+        let (coordinator, peer) = try await start(campaign)
+        let version = await coordinator.app.coordinator.currentModelVersion
+        let size = try #require(
+            FileManager.default.attributesOfItem(atPath: campaign.coordinatorDir + "/checkpoints/round-000000.ckpt")[.size]
+                as? NSNumber
+        ).intValue
+        let child = try CrowdTrainChild(arguments: [
+            "peer", "run", "--dir", peer.root, "--threads", "1", "--exit-when-finished", "--max-leases", "1",
+            "--max-wait", "0.2", "--download-limit", "65536",
+        ])
+        defer { child.kill() }
+        func held() -> Int {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: peer.partial)) ?? []
+            return names.reduce(0) { sum, name in
+                sum + ((try? FileManager.default.attributesOfItem(atPath: peer.partial + "/" + name)[.size] as? NSNumber)?
+                    .intValue ?? 0)
+            }
+        }
+        let deadline = Date().addingTimeInterval(20)
+        while held() == 0 {
+            guard Date() < deadline, child.isRunning else {
+                Issue.record("no partial download appeared: \(child.lines.all)")
+                return
+            }
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
+        child.signal(SIGKILL)
+        _ = try await child.waitForExit(seconds: 10)
+        let kept = held()
+        #expect(kept > 0 && kept < size, "\(kept) of \(size) bytes held after the kill")
+
+        let restarted = try runPeer(peer)
+        defer { restarted.kill() }
+        let code = try await restarted.waitForExit(seconds: 60)
+        #expect(code == 0, "exit \(String(describing: code)): \(restarted.lines.all)")
+        let fetched = try #require(restarted.lines.all.first { $0.contains("model fetched") && $0.contains(String(version.prefix(12))) },
+                                   "\(restarted.lines.all)")
+        let bytes = fetched.split(separator: " ").first { $0.hasPrefix("bytes=") }.flatMap { Int($0.dropFirst(6)) }
+        print("sigkill mid-download: \(kept) of \(size) bytes held; the restart downloaded \(bytes ?? -1)")
+        #expect(bytes == size - kept, "\(fetched): the restart downloaded \(bytes ?? -1) bytes; \(kept) of \(size) were held")
+        #expect(held() == 0, "partial files are removed once the model is stored")
+        let done = try #require(PeerStatus.read(from: peer.status))
+        #expect(done.lifetime.accepted == 1, "\(restarted.lines.all)")
+        await coordinator.stop()
+    }
 }

@@ -22,9 +22,11 @@ package struct LiveCampaign {
     ///   - localSteps: steps per lease; longer leases let a test pause one mid-way.
     ///   - leaseSeconds: lease and round deadline.
     ///   - transport: the HTTPS edge's limits (default: the campaign defaults).
+    ///   - hidden: the MLP's hidden widths (a wide one makes a model that takes a while under a download cap).
     package init(
         peersPerRound: Int = 2, rounds: Int = 3, localSteps: Int = 20, leaseSeconds: Double = 30,
-        transport: TransportLimits = .standard, verification: VerificationConfig = VerificationConfig()
+        transport: TransportLimits = .standard, verification: VerificationConfig = VerificationConfig(),
+        hidden: [Int] = [8]
     ) throws {
         root = NSTemporaryDirectory() + "crowdtrain-it-\(UInt64.random(in: 0...UInt64.max))"
         var config = CampaignConfig(workload: .fmnistMLP, name: "integration")
@@ -43,7 +45,7 @@ package struct LiveCampaign {
         config.evalSamples = 128
         config.transport = transport
         config.verification = verification
-        let model = try JSONEncoder().encode(MLPConfig(inputs: 16, hidden: [8], classes: 2))
+        let model = try JSONEncoder().encode(MLPConfig(inputs: 16, hidden: hidden, classes: 2))
         _ = try CampaignInitializer.create(
             directory: coordinatorDir, config: config,
             data: .images(train: Self.images(count: 512, seed: 1), evaluation: Self.images(count: 128, seed: 2)),
