@@ -43,7 +43,8 @@ enum DistributionRoutes {
                 throw APIError(.notFound, "no chunk or delta \(digest.prefix(16)) of a kept model version; fetch the manifest again")
             }
             let response = try respond(
-                blob: blob, digest: digest, range: request.headers[.range], ifNoneMatch: request.headers[.ifNoneMatch])
+                distribution: distribution, blob: blob, digest: digest, range: request.headers[.range],
+                ifNoneMatch: request.headers[.ifNoneMatch])
             await served(response.bytes)
             return response.response
         }
@@ -84,7 +85,8 @@ enum DistributionRoutes {
     }
 
     static func respond(
-        blob: ModelDistribution.Blob, digest: String, range: String?, ifNoneMatch: String?
+        distribution: ModelDistribution, blob: ModelDistribution.Blob, digest: String, range: String?,
+        ifNoneMatch: String?
     ) throws -> (response: Response, bytes: Int) {
         var headers = HTTPFields()
         let etag = "\"\(digest)\""
@@ -102,11 +104,11 @@ enum DistributionRoutes {
             headers[.contentRange] = "bytes */\(blob.bytes)"
             return (Response(status: .rangeNotSatisfiable, headers: headers), 0)
         case .whole:
-            let data = try ModelDistribution.read(blob, range: 0..<blob.bytes)
+            let data = try distribution.read(blob, digest: digest, range: 0..<blob.bytes)
             headers[.contentType] = ProtocolHeaders.octetStream
             return (Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data))), data.count)
         case .part(let r):
-            let data = try ModelDistribution.read(blob, range: r)
+            let data = try distribution.read(blob, digest: digest, range: r)
             headers[.contentType] = ProtocolHeaders.octetStream
             headers[.contentRange] = "bytes \(r.lowerBound)-\(r.upperBound - 1)/\(blob.bytes)"
             return (

@@ -38,6 +38,8 @@ public final class ModelDistribution: Sendable {
         /// Deltas by target version.
         var deltas: [String: (delta: ModelManifest.Delta, path: String)] = [:]
         var blobs: [String: Blob] = [:]
+        /// Blobs already read whole and found to hash to their digest.
+        var verified: Set<String> = []
     }
 
     let paths: CampaignPaths
@@ -259,6 +261,7 @@ public final class ModelDistribution: Sendable {
         state.withLock { s in
             s.versions = versions
             s.blobs = blobs
+            s.verified.formIntersection(blobs.keys)
         }
     }
 
@@ -282,8 +285,25 @@ public final class ModelDistribution: Sendable {
     /// Versions kept, oldest first.
     public var keptVersions: [String] { state.withLock { $0.versions.map(\.record.version) } }
 
-    /// Reads `range` of `blob` from its file and checks a whole blob's digest (a chunk of a torn file is never
-    /// served under its name).
+    /// Reads `range` of blob `digest` from its file. The first time a blob is served it is read whole and checked
+    /// against its digest (a chunk of a damaged checkpoint is never served under its name: a peer would only refuse
+    /// it and ask again); later reads trust that check.
+    public func read(_ blob: Blob, digest: String, range: Range<Int>) throws -> Data {
+        if !state.withLock({ $0.verified.contains(digest) }) {
+            let whole = try Self.read(blob, range: 0..<blob.bytes)
+            guard ContentDigest.hex(whole) == digest else {
+                logger.error(
+                    "a blob's file does not hash to its name; not served (restore the file from a backup)",
+                    metadata: ["blob": "\(digest)", "file": "\(blob.path)", "offset": "\(blob.offset)"])
+                throw APIError(.internalError, "blob \(digest.prefix(16)) is damaged on the coordinator's disk")
+            }
+            state.withLock { _ = $0.verified.insert(digest) }
+            if range == 0..<blob.bytes { return whole }
+        }
+        return try Self.read(blob, range: range)
+    }
+
+    /// Reads `range` of `blob` from its file, unchecked.
     public static func read(_ blob: Blob, range: Range<Int>) throws -> Data {
         guard let handle = FileHandle(forReadingAtPath: blob.path) else {
             throw APIError(.notFound, "this blob's file is gone (the version was removed); fetch the current manifest")

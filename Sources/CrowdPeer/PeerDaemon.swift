@@ -55,6 +55,8 @@ public struct PeerDaemon: Service {
 
     public func run() async throws {
         let credential = try PeerCredential.read(from: paths.credential)
+        // Without the pinned key no model can be checked: say so now, not at every lease.
+        if let problem = PeerSession.manifestKeyProblem(credential, paths: paths) { throw PeerError(problem) }
         let client = try CoordinatorClient(
             baseURL: credential.coordinator, caFile: paths.caCertificate, secret: credential.secret, rates: live.bandwidthRates)
         try paths.create()

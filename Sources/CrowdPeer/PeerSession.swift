@@ -84,15 +84,24 @@ final class PeerSession {
             self.modelFetcherProblem = nil
         } else {
             self.fetcher = nil
-            self.modelFetcherProblem =
-                credential?.manifestKey == nil
-                ? "\(paths.credential) has no manifest key: this peer joined before the coordinator signed its models; "
-                    + "join again with `crowdtrain peer join` and a new invite (in a new --dir)"
-                : "\(paths.credential) holds a manifest key that is not an Ed25519 public key; join again"
+            self.modelFetcherProblem = Self.manifestKeyProblem(credential, paths: paths) ?? "no credential was given"
         }
         self.status = PeerStatus.read(from: paths.status) ?? PeerStatus()
         self.machine = PeerWorkMachine(
             settings: PeerWorkMachine.Settings(config), seed: config.seed ?? UInt64.random(in: 0...UInt64.max))
+    }
+
+    /// What is wrong with `credential`'s pinned manifest key, or nil when it is a usable Ed25519 public key.
+    static func manifestKeyProblem(_ credential: PeerCredential?, paths: PeerPaths) -> String? {
+        guard let credential else { return nil }
+        guard let key = credential.manifestKey else {
+            return "\(paths.credential) has no manifest key: this peer joined before the coordinator signed its models; "
+                + "join again with `crowdtrain peer join` and a new invite (in a new --dir)"
+        }
+        guard (try? ManifestVerifier(publicKey: key)) != nil else {
+            return "\(paths.credential) holds a manifest key that is not an Ed25519 public key; join again"
+        }
+        return nil
     }
 
     var stopping: Bool { stop.isSet || Task.isCancelled }

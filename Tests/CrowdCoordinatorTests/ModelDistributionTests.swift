@@ -146,6 +146,30 @@ import Testing
         }
     }
 
+    @Test func aChunkOfADamagedCheckpointFileIsNotServedUnderItsName() async throws {
+        let tc = try TestCampaign.make()
+        defer { tc.remove() }
+        let app = try tc.app()
+        let invite = try tc.invite(1)[0]
+        let version = await app.coordinator.currentModelVersion
+        let path = tc.directory + "/checkpoints/round-000000.ckpt"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[200] ^= 0x40  // a bit rotted on the coordinator's disk after start-up
+        try bytes.write(to: URL(fileURLWithPath: path))
+        try await app.application.test(.router) { client in
+            let api = APIClient(client: client)
+            let peer = try await api.join(invite, "alice")
+            let signed = try decode(SignedManifest.self, try await api.call(.get, APIPath.manifest(version), token: peer.credential))
+            let chunk = try ManifestVerifier(publicKey: peer.manifestKey).verify(signed, version: version).chunks[0]
+            for range in [nil, "bytes=0-9"] {
+                var headers: HTTPFields = [.authorization: "Bearer \(peer.credential)"]
+                if let range { headers[.range] = range }
+                let r = try await client.execute(uri: APIPath.blob(chunk.digest), method: .get, headers: headers, body: nil)
+                expectRejected(r, .internalServerError, .internalError)
+            }
+        }
+    }
+
     @Test func rangeHeadersParseAsRFC9110Says() {
         typealias R = DistributionRoutes
         #expect(R.parseRange(nil, length: 10) == .whole)

@@ -229,4 +229,20 @@ final class FaultySource: ModelSource, Sendable {
         // Three chunks; the middle one did not change.
         #expect(fetched.downloadedBytes == world.bytes[1].count - ModelManifest.chunkBytes, "\(fetched.downloadedBytes)")
     }
+
+    @Test func aDaemonWhoseCredentialPredatesSignedManifestsRefusesToStartAndSaysWhy() async throws {
+        let credential = PeerCredential(
+            coordinator: "https://127.0.0.1:1", peerID: "p", secret: "ct_peer_x", name: "alice", campaign: "test",
+            joinedAt: 0)
+        try credential.write(to: paths.credential)
+        await #expect {
+            try await PeerDaemon(directory: paths.root, config: PeerRunConfig(threads: 1), output: { _ in }).run()
+        } throws: { "\($0)".contains("has no manifest key") && "\($0)".contains("join again") }
+        var garbled = credential
+        garbled.manifestKey = "AAAA"
+        try garbled.write(to: paths.credential)
+        await #expect {
+            try await PeerDaemon(directory: paths.root, config: PeerRunConfig(threads: 1), output: { _ in }).run()
+        } throws: { "\($0)".contains("not an Ed25519 public key") }
+    }
 }
