@@ -5,18 +5,45 @@ import Foundation
 extension Coordinator {
     /// Accepted leases of a peer that its measured throughput is computed from.
     static let throughputHistory = 5
+    /// Most peers whose held shards are remembered (beyond, the memory starts over).
+    static let heldByPeerLimit = 10_000
+
+    /// Records `held` as what `peerID` holds now, keeping the per-shard holder counts in step.
+    func rememberHoldings(of peerID: String, _ held: Set<String>) {
+        guard heldByPeer[peerID] != held else { return }
+        if heldByPeer[peerID] == nil, heldByPeer.count >= Self.heldByPeerLimit {
+            heldByPeer.removeAll()
+            holdersOfShard.removeAll()
+        }
+        for shard in heldByPeer[peerID] ?? [] {
+            let n = (holdersOfShard[shard] ?? 1) - 1
+            holdersOfShard[shard] = n > 0 ? n : nil
+        }
+        for shard in held { holdersOfShard[shard, default: 0] += 1 }
+        heldByPeer[peerID] = held.isEmpty ? nil : held
+    }
 
     /// Hands `peer` work for the current round, its existing open lease, or a wait.
     ///
     /// The deadline follows `LeaseDeadlinePolicy`: the peer's measured throughput (or its hint) × the safety factor.
     /// Among the free slots of the round, the peer gets the one whose shards overlap most with `request.heldShards`
-    /// (validated first: `heldShardSet`); without a list, the lowest slot as before (`RoundStateMachine`).
+    /// (validated first: `heldShardSet`); among those it holds equally, the one whose shards fewest other peers
+    /// said they hold, so it does not take the only slot another peer could train without a download. Without a
+    /// list, the lowest slot as before (`RoundStateMachine`).
     public func lease(for peer: PeerRecord, request: LeaseRequest) throws -> LeaseResponse {
         let held = try heldShardSet(request.heldShards)
         try tick()
         let now = clock.now()
+        rememberHoldings(of: peer.id, held)
         let overlap: ((Int) -> Int)? =
-            held.isEmpty ? nil : { slot in self.shardIDs(slot: slot).filter(held.contains).count }
+            held.isEmpty
+            ? nil
+            : { slot in
+                let shards = self.shardIDs(slot: slot)
+                let mine = shards.filter(held.contains).count
+                let others = shards.reduce(0) { $0 + (self.holdersOfShard[$1] ?? 0) - (held.contains($1) ? 1 : 0) }
+                return mine * Self.heldByPeerLimit * 64 - others
+            }
         switch machine.requestLease(peerID: peer.id, now: now, overlap: overlap) {
         case .wait(let after, let reason):
             return LeaseResponse(retryAfter: after, reason: reason)

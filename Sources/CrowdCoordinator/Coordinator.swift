@@ -54,6 +54,11 @@ public actor Coordinator {
     var roundPermutation: (seed: UInt64, order: [Int])?
     /// Base model digests of older rounds (async leases outlive their round).
     var olderBaseDigests: [UInt64: [UInt8]] = [:]
+    /// The training shards each peer said it held at its last lease request, and how many of those peers hold each
+    /// shard: among the slots a peer holds equally, it gets the one fewest other peers hold (bounded: cleared past
+    /// `heldByPeerLimit` peers).
+    var heldByPeer: [String: Set<String>] = [:]
+    var holdersOfShard: [String: Int] = [:]
     /// `last_seen` times of authenticated calls, waiting for `tick`.
     nonisolated let peerTouches = PeerTouches()
     /// The defence every round runs (screening, clipping, probe, fallback).

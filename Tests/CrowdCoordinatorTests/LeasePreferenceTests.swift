@@ -114,6 +114,28 @@ import Testing
         #expect(second.shardIDs == (await c.shardIDs(slot: 0)), "the other slot is still handed out")
     }
 
+    /// A peer holding the shards of both free slots takes the one no other peer holds, leaving the other to the peer
+    /// that holds only that one; the control without the other peer's holdings known takes the lowest slot.
+    @Test func aPeerHoldingBothSlotsLeavesTheContestedOneToThePeerThatHoldsOnlyIt() async throws {
+        for knownOther in [true, false] {
+            let tc = try Self.campaign()
+            defer { tc.remove() }
+            let crowd = try await AsyncAggregationTests.Crowd.join(try tc.open(), tc, 2)
+            let c = crowd.coordinator
+            let slot0 = await c.shardIDs(slot: 0), slot1 = await c.shardIDs(slot: 1)
+            if knownOther { await c.rememberHoldings(of: crowd.peers[1].id, Set(slot0)) }
+            let first = try await lease(c, crowd.peers[0], held: slot0 + slot1)
+            #expect(first.shardIDs == (knownOther ? slot1 : slot0), "knownOther \(knownOther)")
+            let second = try await lease(c, crowd.peers[1], held: slot0)
+            // With the contention known, the second peer trains on a shard it holds; without, it must download one.
+            #expect(second.shardIDs == (knownOther ? slot0 : slot1), "knownOther \(knownOther)")
+            // Holder counts follow each peer's latest list.
+            #expect(await c.holdersOfShard == Dictionary(uniqueKeysWithValues: (slot0 + slot1).map { ($0, slot0.contains($0) ? 2 : 1) }))
+            await c.rememberHoldings(of: crowd.peers[1].id, [])
+            #expect(await c.holdersOfShard == Dictionary(uniqueKeysWithValues: (slot0 + slot1).map { ($0, 1) }))
+        }
+    }
+
     @Test func asyncCampaignsPreferTooAndKeepLeasingAfterAClose() async throws {
         let tc = try Self.campaign { $0.aggregation = AggregationConfig(mode: .async, bufferSize: 1, maxStaleness: 2) }
         defer { tc.remove() }
