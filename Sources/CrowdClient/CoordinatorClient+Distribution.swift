@@ -31,10 +31,12 @@ extension CoordinatorClient {
             let response = try await http.execute(request, timeout: deadline)
             let status = Int(response.status.code)
             guard (200..<300).contains(status) else {
+                // The error's first 64 KiB are enough to explain it; a longer (or endless) body is not read on.
                 var buffer = ByteBuffer()
                 for try await piece in response.body {
                     var piece = piece
-                    if buffer.readableBytes < 65_536 { buffer.writeBuffer(&piece) }
+                    buffer.writeBuffer(&piece)
+                    if buffer.readableBytes >= 65_536 { break }
                 }
                 throw Self.failure(
                     status: status, retryAfterHeader: response.headers.first(name: "retry-after"),
