@@ -10,7 +10,6 @@ import CrowdProtocol
 import CrowdTraining
 import Foundation
 import Logging
-import NIOCore
 import ServiceLifecycle
 import Synchronization
 
@@ -242,7 +241,7 @@ struct BenchDistributionCommand: AsyncParsableCommand {
 
         // A join cut at half the model, resumed by a new fetcher on the same directory.
         let resumeCache = try peer()
-        let cutSource = CuttingSource(base: client, cutAfter: modelBytes / 2)
+        let cutSource = CuttingSource(client, cutAfter: modelBytes / 2)
         do {
             _ = try await fetch(resumeCache, target, source: cutSource)
             allOK = false  // the cut must interrupt it
@@ -299,31 +298,5 @@ struct BenchDistributionCommand: AsyncParsableCommand {
             kind: start.kind, schemaHash: start.schema, configJSON: start.config,
             metadata: ["round": "\(round)", "campaign": "bench"], params: params
         ).encoded()) ?? Data()
-    }
-}
-
-/// A source that drops the connection once `cutAfter` body bytes have arrived (a cut line, a killed daemon).
-final class CuttingSource: ModelSource, Sendable {
-    let base: CoordinatorClient
-    let cutAfter: Int
-    let count = Mutex(0)
-    var delivered: Int { count.withLock { $0 } }
-
-    init(base: CoordinatorClient, cutAfter: Int) { self.base = base; self.cutAfter = cutAfter }
-
-    func manifest(version: String) async throws -> SignedManifest { try await base.manifest(version: version) }
-
-    func blob(
-        digest: String, from offset: Int, total: Int, begin: (Int) throws -> Void, chunk: (ByteBuffer) throws -> Void
-    ) async throws {
-        try await base.blob(digest: digest, from: offset, total: total, begin: begin) { piece in
-            let (keep, cut) = count.withLock { n -> (Int, Bool) in
-                let keep = min(piece.readableBytes, max(0, cutAfter - n))
-                n += keep
-                return (keep, keep < piece.readableBytes)
-            }
-            if keep > 0 { try chunk(piece.getSlice(at: piece.readerIndex, length: keep)!) }
-            if cut { throw CoordinatorClientError(status: nil, code: "transport", message: "connection cut (bench)") }
-        }
     }
 }

@@ -7,14 +7,19 @@ extension Coordinator {
     static let throughputHistory = 5
     /// Most peers whose held shards are remembered (beyond, the memory starts over).
     static let heldByPeerLimit = 10_000
+    /// Most shard ids remembered over all peers (a crowd of sybils each listing 512 shards stays at a few MB).
+    static let heldEntriesLimit = 1 << 18
 
     /// Records `held` as what `peerID` holds now, keeping the per-shard holder counts in step.
     func rememberHoldings(of peerID: String, _ held: Set<String>) {
         guard heldByPeer[peerID] != held else { return }
-        if heldByPeer[peerID] == nil, heldByPeer.count >= Self.heldByPeerLimit {
+        let entries = heldEntries - (heldByPeer[peerID]?.count ?? 0) + held.count
+        if (heldByPeer[peerID] == nil && heldByPeer.count >= Self.heldByPeerLimit) || entries > Self.heldEntriesLimit {
             heldByPeer.removeAll()
             holdersOfShard.removeAll()
+            heldEntries = 0
         }
+        heldEntries += held.count - (heldByPeer[peerID]?.count ?? 0)
         for shard in heldByPeer[peerID] ?? [] {
             let n = (holdersOfShard[shard] ?? 1) - 1
             holdersOfShard[shard] = n > 0 ? n : nil
@@ -110,7 +115,8 @@ extension Coordinator {
                     .badRequest,
                     "heldShards[\(i)] is not a shard id (64 lowercase hex digits); send only ids your leases named")
             }
-            if trainShardsByID[id] != nil { held.insert(id) }
+            // The campaign's own id string (shared storage), not the request's copy: the set may be remembered.
+            if let entry = trainShardsByID[id] { held.insert(entry.id) }
         }
         return held
     }

@@ -56,9 +56,11 @@ public actor Coordinator {
     var olderBaseDigests: [UInt64: [UInt8]] = [:]
     /// The training shards each peer said it held at its last lease request, and how many of those peers hold each
     /// shard: among the slots a peer holds equally, it gets the one fewest other peers hold (bounded: cleared past
-    /// `heldByPeerLimit` peers).
+    /// `heldByPeerLimit` peers or `heldEntriesLimit` ids in all).
     var heldByPeer: [String: Set<String>] = [:]
     var holdersOfShard: [String: Int] = [:]
+    /// Σ of the remembered sets' sizes (bounded by `heldEntriesLimit`).
+    var heldEntries = 0
     /// `last_seen` times of authenticated calls, waiting for `tick`.
     nonisolated let peerTouches = PeerTouches()
     /// The defence every round runs (screening, clipping, probe, fallback).

@@ -165,7 +165,7 @@ public final class ModelDistribution: Sendable {
             let path = paths.delta(round: next.record.round)
             guard let data = FileManager.default.contents(atPath: path),
                   let delta = try? ModelDelta.decode(data),
-                  Self.hex(delta.base) == previous.record.version, Self.hex(delta.target) == next.record.version
+                  Hex.lowercase(delta.base) == previous.record.version, Hex.lowercase(delta.target) == next.record.version
             else { continue }
             deltas[next.record.version] = (
                 .init(
@@ -201,7 +201,7 @@ public final class ModelDistribution: Sendable {
             try AtomicFile.write(data, to: path, mode: 0o644)
             deltaEntry = (
                 .init(
-                    from: Self.hex(delta.base), to: record.version, round: record.round,
+                    from: Hex.lowercase(delta.base), to: record.version, round: record.round,
                     digest: ContentDigest.hex(data), bytes: data.count, encoding: delta.encoding.name),
                 path
             )
@@ -327,9 +327,5 @@ public final class ModelDistribution: Sendable {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         try AtomicFile.write(try enc.encode(m), to: path, mode: 0o644)
-    }
-
-    static func hex(_ bytes: [UInt8]) -> String {
-        bytes.map { String(format: "%02x", $0) }.joined()
     }
 }

@@ -1,6 +1,7 @@
 import CrowdClient
 import CrowdCodec
 import CrowdData
+import CrowdEngine
 import CrowdProtocol
 import Foundation
 import NIOCore
@@ -17,6 +18,39 @@ public protocol ModelSource: Sendable {
 }
 
 extension CoordinatorClient: ModelSource {}
+
+/// A source whose connection drops once `cutAfter` body bytes have arrived in all (a cut line, a killed daemon):
+/// what `bench distribution` and the tests of resumable downloads put in front of a real source.
+public final class CuttingSource: ModelSource, Sendable {
+    let base: any ModelSource
+    let cutAfter: Int
+    let count = Mutex(0)
+    /// Body bytes handed on before the cut.
+    public var delivered: Int { count.withLock { $0 } }
+
+    public init(_ base: any ModelSource, cutAfter: Int) {
+        self.base = base
+        self.cutAfter = cutAfter
+    }
+
+    public func manifest(version: String) async throws -> SignedManifest { try await base.manifest(version: version) }
+
+    public func blob(
+        digest: String, from offset: Int, total: Int, begin: (Int) throws -> Void, chunk: (ByteBuffer) throws -> Void
+    ) async throws {
+        try await base.blob(digest: digest, from: offset, total: total, begin: begin) { piece in
+            let keep = count.withLock { n -> Int in
+                let k = min(piece.readableBytes, max(0, cutAfter - n))
+                n += k
+                return k
+            }
+            if keep > 0 { try chunk(piece.getSlice(at: piece.readerIndex, length: keep)!) }
+            if keep < piece.readableBytes {
+                throw CoordinatorClientError(status: nil, code: "transport", message: "connection cut after \(cutAfter) bytes")
+            }
+        }
+    }
+}
 
 /// Fetches a model version with the fewest bytes (Docs/Protocol.md "Model distribution"):
 ///
@@ -145,7 +179,7 @@ public struct ModelFetcher: Sendable {
             let blob = try await download(digest: d.digest, bytes: d.bytes, counter: counter)
             do {
                 let delta = try ModelDelta.decode(blob)
-                guard ModelFetcher.hex(delta.base) == d.from, ModelFetcher.hex(delta.target) == d.to else {
+                guard Hex.lowercase(delta.base) == d.from, Hex.lowercase(delta.target) == d.to else {
                     throw PeerError("delta \(d.digest.prefix(12))… joins other versions than its manifest says")
                 }
                 let (_, params) = try Checkpoint.split(bytes, path: "model \(d.from.prefix(12))")
@@ -264,8 +298,6 @@ public struct ModelFetcher: Sendable {
         else { return nil }
         return data
     }
-
-    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 
     /// Bytes downloaded by one fetch.
     final class Counter: Sendable {

@@ -136,6 +136,19 @@ import Testing
         }
     }
 
+    /// Sybils listing many shards cannot grow the remembered holdings past their bound: the memory starts over.
+    @Test func rememberedHoldingsStayWithinTheirBound() async throws {
+        let tc = try Self.campaign()
+        defer { tc.remove() }
+        let c = try tc.open()
+        let limit = Coordinator.heldEntriesLimit
+        await c.rememberHoldings(of: "x", Set((0..<(limit - 10)).map { "x\($0)" }))
+        #expect(await c.heldEntries == limit - 10)
+        await c.rememberHoldings(of: "y", Set((0..<20).map { "y\($0)" }))
+        let (entries, holders, peers) = await (c.heldEntries, c.holdersOfShard.count, c.heldByPeer.keys.sorted())
+        #expect(entries == 20 && holders == 20 && peers == ["y"])
+    }
+
     @Test func asyncCampaignsPreferTooAndKeepLeasingAfterAClose() async throws {
         let tc = try Self.campaign { $0.aggregation = AggregationConfig(mode: .async, bufferSize: 1, maxStaleness: 2) }
         defer { tc.remove() }

@@ -7,8 +7,6 @@ import CrowdProtocol
 import CrowdTestSupport
 import Foundation
 import Logging
-import NIOCore
-import Synchronization
 import Testing
 
 /// Model distribution end to end over real TLS: a download cut at half resumes with `Range` in a new fetcher (a
@@ -16,28 +14,6 @@ import Testing
 /// between versions a peer holding the older one takes the round delta, signed with the key it pinned at join.
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct DistributionTLSTests {
-    /// Drops the connection once `cutAfter` body bytes arrived.
-    final class Cut: ModelSource, Sendable {
-        let base: CoordinatorClient
-        let cutAfter: Int
-        let count = Mutex(0)
-        init(_ base: CoordinatorClient, after: Int) { self.base = base; cutAfter = after }
-        func manifest(version: String) async throws -> SignedManifest { try await base.manifest(version: version) }
-        func blob(
-            digest: String, from offset: Int, total: Int, begin: (Int) throws -> Void, chunk: (ByteBuffer) throws -> Void
-        ) async throws {
-            try await base.blob(digest: digest, from: offset, total: total, begin: begin) { piece in
-                let keep = count.withLock { n -> Int in
-                    let k = min(piece.readableBytes, max(0, cutAfter - n))
-                    n += k
-                    return k
-                }
-                if keep > 0 { try chunk(piece.getSlice(at: piece.readerIndex, length: keep)!) }
-                if keep < piece.readableBytes { throw CoordinatorClientError(status: nil, code: "transport", message: "cut") }
-            }
-        }
-    }
-
     @Test func aCutDownloadResumesAndAReturningPeerTakesTheDeltaAcrossARestart() async throws {
         let campaign = try LiveCampaign(peersPerRound: 1, rounds: 2, localSteps: 4)
         defer { campaign.remove() }
@@ -55,7 +31,7 @@ struct DistributionTLSTests {
         var client = try CoordinatorClient(baseURL: coordinator.url, caPEM: campaign.caPEM, secret: credential.secret)
         let total = try await client.manifest(version: v0)
         let size = try verifier.verify(total, version: v0).bytes
-        let cut = Cut(client, after: size / 2)
+        let cut = CuttingSource(client, cutAfter: size / 2)
         await #expect(throws: CoordinatorClientError.self) {
             _ = try await ModelFetcher(cache: cache, verifier: verifier, campaign: "integration", source: cut).fetch(version: v0)
         }
