@@ -61,12 +61,13 @@ let package = Package(
         // The pure math of aggregation: Strategy, aggregators (mean and robust), outer optimizer, update screening.
         // No I/O, no dependencies: the coordinator and the in-process simulations run the same code.
         .target(name: "CrowdAggregation", swiftSettings: numeric),
-        // In-process simulated crowds with the real engine, codec and aggregation (`bench attack`, `bench quality`).
+        // In-process simulated crowds with the real engine, codec and aggregation (`bench attack`, `bench quality`,
+        // `bench crowd`, which drives the coordinator's own RoundStateMachine on a virtual clock).
         .target(
             name: "CrowdSim",
             dependencies: [
                 "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec", "CrowdAggregation", "CrowdProtocol",
-                "CrowdVerification",
+                "CrowdVerification", "CrowdCoordinator",
             ],
             swiftSettings: numeric),
         // Wire types shared by coordinator, peer and CLI.
@@ -171,7 +172,7 @@ let package = Package(
         .testTarget(name: "CrowdAggregationTests", dependencies: ["CrowdAggregation"]),
         .testTarget(
             name: "CrowdSimTests",
-            dependencies: ["CrowdSim", "CrowdTestSupport", "CrowdAggregation", "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec"]),
+            dependencies: ["CrowdSim", "CrowdTestSupport", "CrowdAggregation", "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec", "CrowdCoordinator"]),
         .testTarget(name: "CrowdPeerTests", dependencies: ["CrowdTestSupport", "CrowdPeer", "CrowdClient", "CrowdProtocol", "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec", "CrowdVerification"]),
         .testTarget(name: "CrowdVerificationTests", dependencies: ["CrowdTestSupport", "CrowdVerification", "CrowdProtocol", "CrowdEngine", "CrowdData", "CrowdTraining", "CrowdCodec"]),
         .testTarget(

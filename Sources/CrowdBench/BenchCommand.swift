@@ -12,6 +12,7 @@ package struct BenchCommand: AsyncParsableCommand {
             BenchCodecTrainingCommand.self,
             BenchChaosCommand.self,
             BenchAsyncCommand.self,
+            BenchCrowdCommand.self,
             BenchGuestCommand.self,
             BenchAggregateCommand.self,
             BenchAttackCommand.self,

@@ -79,14 +79,7 @@ struct BenchQualityCommand: ParsableCommand {
     @Flag(help: "One JSON object: workload, rows [{peers, local_steps, rounds, syncs, inner_steps, tokens|samples, val_loss|test_accuracy, curve}], single_process, …")
     var json = false
 
-    func ints(_ s: String, _ flag: String) throws -> [Int] {
-        try s.split(separator: ",").map {
-            guard let v = Int($0.trimmingCharacters(in: .whitespaces)), v >= 1 else {
-                throw ValidationError("\(flag) takes positive integers, comma-separated; got '\($0)'")
-            }
-            return v
-        }
-    }
+    func ints(_ s: String, _ flag: String) throws -> [Int] { try BenchInputs.ints(s, flag) }
 
     func validate() throws {
         guard WorkloadName(rawValue: workload) != nil else {
@@ -125,12 +118,8 @@ struct BenchQualityCommand: ParsableCommand {
             make = { .fmnistMLP(train: train, test: test, batch: $0) }
             budget = samples ?? 2000 * 64
         case .kjvGPT:
-            let corpus = try text.map { try TextCorpus.load(path: $0) } ?? TextCorpus.kjv()
-            let (train, validation) = corpus.split(trainFraction: 0.9)
             let config = GPTConfig()
-            guard validation.count > config.block + 1 else {
-                throw ValidationError("the text is too short: its last 10 % must hold more than \(config.block + 1) bytes")
-            }
+            let (train, validation) = try BenchInputs.textSplit(text, block: config.block)
             let s = seed
             w = .gpt(train: train, validation: validation, config: config, seed: s)
             make = { .gpt(train: train, validation: validation, config: config, batch: $0, seed: s) }

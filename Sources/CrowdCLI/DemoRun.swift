@@ -31,7 +31,7 @@ package struct DemoRun {
         self.supervisor = supervisor
     }
 
-    package static func defaultRounds(_ w: WorkloadName) -> Int { w == .fmnistMLP ? 12 : 6 }
+    package static func defaultRounds(_ w: WorkloadName) -> Int { w == .fmnistMLP ? 30 : 6 }
 
     /// Local steps H per lease: the demo's tuned defaults.
     package var steps: Int { localSteps ?? (workload == .fmnistMLP ? 100 : 40) }

@@ -66,9 +66,11 @@ import Testing
         #expect(status.updatesAccepted == 2 && status.samplesTrained == 32 && status.peersTotal == 2)
         #expect(status.evaluations.map(\.round) == [0, 1] && status.latestEvaluation?.metric == "test_accuracy")
 
-        // DiLoCo on identical deltas 0.01: θ1 = θ0 − 0.7·(1 + 0.9)·0.01.
+        // The campaign's outer Nesterov step on identical deltas 0.01: θ1 = θ0 − lr·(1 + μ)·0.01.
+        let outer = CampaignConfig.defaultOuter(.fmnistMLP)
+        let move = outer.lr * (1 + outer.momentum) * 0.01
         let theta1 = await app.coordinator.currentParameters
-        #expect(zip(theta0, theta1).allSatisfy { abs(($0 - 0.0133) - $1) < 1e-5 })
+        #expect(zip(theta0, theta1).allSatisfy { abs(($0 - move) - $1) < 1e-5 })
         #expect(try tc.count("ledger") == 2)
         #expect(try tc.count("updates") == 2)
 

@@ -81,9 +81,10 @@ struct TransportLimitsTests {
         await honest.shutdown()
         let status = coordinator.app.coordinator.status()
         // Every connection is cut within the timeout of its accept; a loaded server accepts the last of 500 late,
-        // so allow a few seconds past the peers' end (the control below stays open for good).
+        // so allow up to 30 s past the peers' end (the control below stays open for good; a loaded debug run once
+        // needed more than 10 s for the last 7).
         var cut = 0
-        for _ in 0..<100 {
+        for _ in 0..<300 {
             cut = attackers.filter { $0 >= 0 && Slowloris.closedByServer($0) }.count
             if cut == 500 { break }
             try await Task.sleep(for: .milliseconds(100))
