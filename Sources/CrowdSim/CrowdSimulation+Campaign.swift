@@ -107,7 +107,7 @@ extension CrowdSimulation {
             let id = "p\(place)g\(g)"
             var rng = SeededRNG(seed: o.seed).derived(UInt64(7000 + place * 977 + g))
             let v = Volunteer(
-                id: id, speed: s.speed, leavesAt: t + s.length, model: volunteers[place]?.model ?? w.makeModel(o.seed),
+                id: id, speed: s.speed, leavesAt: t + s.length, model: w.makeModel(o.seed),
                 count: n, nextBatch: w.sampler(rng.next()))
             volunteers[place] = v
             if g > 0 { row.joins += 1 }
