@@ -30,10 +30,20 @@ public struct RoundDefence: Sendable {
         public var delta: [Float]
         /// Aggregation weight (samples / √(1 + staleness)).
         public var weight: Double
+        /// Model versions between the update's base and θ (0 in sync mode).
+        public var staleness: Int
 
-        public init(delta: [Float], weight: Double) {
+        public init(delta: [Float], weight: Double, staleness: Int = 0) {
             self.delta = delta
             self.weight = weight
+            self.staleness = max(0, staleness)
+        }
+
+        /// An update of `samples` samples, `staleness` versions old, weighing samples / √(1 + staleness).
+        public init(delta: [Float], samples: Int, staleness: Int) {
+            self.init(
+                delta: delta, weight: WeightedUpdate(delta: [], samples: samples, staleness: staleness).weight,
+                staleness: staleness)
         }
     }
 
@@ -155,8 +165,11 @@ public struct RoundDefence: Sendable {
             }
             let weights = survivors.map { candidates[$0].weight }
             let g = strategy.aggregator.make().aggregate(vectors, weights: weights)
+            let total = weights.reduce(0, +)
+            let delay = total > 0
+                ? zip(survivors, weights).reduce(0.0) { $0 + Double(candidates[$1.0].staleness) * $1.1 } / total : 0
             var trial = strategy
-            let next = trial.step(params: params, gradient: g)
+            let next = trial.step(params: params, gradient: g, weight: total, staleness: delay)
             var usable = AggregationMath.allFinite(next)
             if usable, c.probe, c.explodeFactor.isFinite, let probe {
                 let b = baseLoss ?? probe(params)

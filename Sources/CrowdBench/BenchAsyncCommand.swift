@@ -46,7 +46,7 @@ struct BenchAsyncCommand: AsyncParsableCommand {
     @Option(help: "Async maximum staleness.")
     var maxStaleness: Int = 4
 
-    @Option(help: "Outer optimizer: fedavg, diloco or lr,momentum[,nesterov].")
+    @Option(help: "Outer optimizer: fedavg, diloco or lr,momentum[,nesterov][,full=F][,delay].")
     var outer: String = "diloco"
 
     @Option(help: "Leases each peer trains alone to measure its solo speed (at least 2).")

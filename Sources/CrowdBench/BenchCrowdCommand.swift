@@ -32,10 +32,10 @@ struct BenchCrowdCommand: ParsableCommand {
     @Option(help: "Local steps H per lease (default: the campaign's, 100).")
     var localSteps: Int?
 
-    @Option(help: "Batch of each peer, images or sequences (default: the campaign's, 64 or 4).")
+    @Option(help: "Batch of each peer, images or sequences (default: the campaign's, 21 or 4).")
     var batch: Int?
 
-    @Option(help: "Outer optimizer: diloco, fedavg or LR,MOMENTUM[,nesterov] (default: the campaign's).")
+    @Option(help: "Outer optimizer: diloco, fedavg or LR,MOMENTUM[,nesterov][,full=F][,delay] (default: the campaign's).")
     var outer: String?
 
     @Option(help: "Aggregator (default: the campaign's, trimmed-mean).")
@@ -270,7 +270,10 @@ struct CrowdJSON {
             ],
             "campaign": [
                 "local_steps": c.localSteps, "batch": c.batch, "inner": c.inner.kind, "inner_lr": c.inner.lr,
-                "outer": ["lr": c.outer.lr, "momentum": c.outer.momentum, "nesterov": c.outer.nesterov],
+                "outer": [
+                    "lr": c.outer.lr, "momentum": c.outer.momentum, "nesterov": c.outer.nesterov,
+                    "full_step_updates": orNull(c.outer.fullStepUpdates), "delay_scaling": c.outer.delayScaling,
+                ],
                 "aggregator": c.aggregator.description, "codec": c.codec, "grid_step": c.distribution.gridStep,
                 "buffer": orNull(o.bufferSize), "max_staleness": c.aggregation.maxStaleness, "budget": c.goalSamples,
             ],

@@ -33,7 +33,7 @@ struct BenchQualityCommand: ParsableCommand {
     @Option(help: "Sample budget of every configuration (fmnist-mlp). Default: 2,000 single-process iterations (128,000).")
     var samples: Int?
 
-    @Option(help: "Outer optimizer: diloco, fedavg, or LR,MOMENTUM[,nesterov] (e.g. 0.5,0.9,nesterov). Default: the campaign default of the workload.")
+    @Option(help: "Outer optimizer: diloco, fedavg, or LR,MOMENTUM[,nesterov][,full=F][,delay] (e.g. 0.5,0.9,nesterov). Default: the campaign default of the workload.")
     var outer: String?
 
     @Option(help: "Aggregator (default: the campaign default).")
@@ -196,7 +196,11 @@ struct QualityJSON {
         let object: [String: Any] = [
             "workload": report.workload.name, "metric": report.workload.metric.rawValue, "budget": o.budget,
             "rows": report.rows.map(row), "single_process": report.single.map(row) ?? NSNull(),
-            "outer": ["lr": o.outer.lr, "momentum": o.outer.momentum, "nesterov": o.outer.nesterov],
+            "outer": [
+                "lr": o.outer.lr, "momentum": o.outer.momentum, "nesterov": o.outer.nesterov,
+                "full_step_updates": o.outer.fullStepUpdates.map { $0 as Any } ?? NSNull(),
+                "delay_scaling": o.outer.delayScaling,
+            ],
             "aggregator": o.aggregator.description, "codec": o.codec.description, "schedule": o.schedule.kind.rawValue,
             "inner_lr": crowdLR, "baseline_lr": report.workload.peakLR, "peer_batch": peerBatch, "keep_inner_state": o.keepInnerState, "seed": o.seed,
             "seconds": report.seconds, "cpu": CPUName.current,

@@ -77,8 +77,8 @@ struct CoordinatorInitCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Outer optimizer: diloco (lr 0.7, Nesterov 0.9), fedavg (lr 1, momentum 0) or lr,momentum[,nesterov].",
-            discussion: "Default: the workload's (DiLoCo for fmnist-mlp; 1,0.7,nesterov for kjv-gpt, Docs/Models.md)."))
+            "Outer optimizer: diloco (lr 0.7, Nesterov 0.9), fedavg (lr 1, momentum 0) or lr,momentum[,nesterov][,full=F][,delay].",
+            discussion: "Default: the workload's (1,0.8,nesterov,full=3,delay for fmnist-mlp; 1,0.7,nesterov,full=3,delay for kjv-gpt; Docs/Models.md, Docs/Protocol.md)."))
     var outer: String?
 
     @Option(help: "fmnist-mlp: hidden layer sizes, comma-separated.")

@@ -29,8 +29,7 @@ extension Coordinator {
                     schemaHash: schemaHash, round: u.leaseRound, baseModel: try baseDigest(round: u.leaseRound),
                     elementCount: elementCount)
                 let delta = try UpdateEnvelope.decode(u.envelope, expecting: expectation).values
-                candidates.append(.init(delta: delta, weight: WeightedUpdate(delta: [], samples: u.samples,
-                                                                              staleness: staleness).weight))
+                candidates.append(.init(delta: delta, samples: u.samples, staleness: staleness))
                 candidateIndex.append(i)
             } catch {
                 logger.warning(

@@ -180,7 +180,8 @@ public actor Coordinator {
         let manifest = try ShardManifest.load(directory: paths.shards)
         let evaluation = try EvaluationSet.load(paths: paths, manifest: manifest, config: config)
         var strategy = OuterOptimizerStrategy(
-            config: config.outer, aggregator: config.aggregator, parameterCount: checkpoint.params.count)
+            config: config.outer, aggregator: config.aggregator, parameterCount: checkpoint.params.count,
+            leaseWeight: Double(config.samplesPerLease))
         if let state = try store.outerState() { try strategy.restoreState(FloatBytes.floats(state.momentum)) }
         let finished = round.closedAt != nil
         let settings = RoundStateMachine.Settings(config)

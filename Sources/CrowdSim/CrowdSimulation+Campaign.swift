@@ -79,10 +79,11 @@ extension CrowdSimulation {
         let n = global.layout.count
         var versions: [UInt64: [Float]] = [1: global.params.toArray()]
         var deltaBytes: [UInt64: Int] = [:]
-        var strategyState = OuterOptimizerStrategy(config: c.outer, aggregator: c.aggregator, parameterCount: n)
+        let leaseSamples = c.localSteps * w.unitsPerBatch
+        var strategyState = OuterOptimizerStrategy(
+            config: c.outer, aggregator: c.aggregator, parameterCount: n, leaseWeight: Double(leaseSamples))
         let defence = RoundDefence(config: c.defence)
         var history = NormHistory(capacity: c.defence.historyLength)
-        let leaseSamples = c.localSteps * w.unitsPerBatch
         let goal = Double(max(1, c.goalSamples))
         let perStep = Double(settings.closingCount) * Double(w.unitsPerBatch) / goal
         let zero = [UInt8](repeating: 0, count: 32)
@@ -164,8 +165,7 @@ extension CrowdSimulation {
                     schemaHash: global.layout.schemaHash, round: u.round, baseModel: zero, elementCount: n, codec: codec)
                 let delta = try UpdateEnvelope.decode(u.body, expecting: expectation).values
                 let staleness = Int(clamping: r - min(r, u.round))
-                candidates.append(.init(
-                    delta: delta, weight: WeightedUpdate(delta: [], samples: u.samples, staleness: staleness).weight))
+                candidates.append(.init(delta: delta, samples: u.samples, staleness: staleness))
             }
             let probe = w.probe
             let result = defence.run(

@@ -224,7 +224,8 @@ public enum QualityBenchmark {
         let global = w.makeModel(o.seed)
         var params = global.params.toArray()
         let n = params.count
-        var strategy = OuterOptimizerStrategy(config: o.outer, aggregator: o.aggregator, parameterCount: n)
+        var strategy = OuterOptimizerStrategy(
+            config: o.outer, aggregator: o.aggregator, parameterCount: n, leaseWeight: Double(h))
         let defence = RoundDefence(config: o.defence)
         var history = NormHistory(capacity: o.defence.historyLength)
         var feedback = (0..<peers).map { _ in ErrorFeedback(count: n) }

@@ -89,7 +89,8 @@ public struct SimulatedCrowd: Sendable {
         _ = try c.inner.make(for: model.layout)  // an unknown optimizer fails here, not inside a peer
         var params = model.params.toArray()
         let n = params.count
-        var strategy = OuterOptimizerStrategy(config: c.outer, aggregator: c.aggregator, parameterCount: n)
+        var strategy = OuterOptimizerStrategy(
+            config: c.outer, aggregator: c.aggregator, parameterCount: n, leaseWeight: Double(c.localSteps * c.batch))
         let defence = RoundDefence(config: c.defence)
         var history = NormHistory(capacity: c.defence.historyLength)
         var sketches: [UpdateSketch] = []

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import CrowdAggregation
@@ -43,6 +44,85 @@ import Testing
         try restored.restoreState(s.exportState())
         #expect(restored.momentum == s.momentum)
         #expect(throws: AggregationError.self) { try restored.restoreState([1, 2, 3]) }
+    }
+
+    @Test func evidenceScalingShrinksStepsFromFewerOrStalerUpdates() throws {
+        // lr 1, μ 0.5 (heavy ball), full step at 3 leases of 10 samples. One fresh update: g × 1/3 into the momentum
+        // and the step.
+        let config = OuterOptimizerConfig(lr: 1, momentum: 0.5, nesterov: false, fullStepUpdates: 3)
+        var s = OuterOptimizerStrategy(config: config, parameterCount: 1, leaseWeight: 10)
+        let one = s.aggregate(params: [0], updates: [WeightedUpdate(delta: [3], samples: 10)])
+        #expect(close(one, [-1]))
+        #expect(close(s.momentum, [1]))
+        // Three fresh updates: the full step (v = 0.5·1 + 2 = 2.5).
+        let three = s.aggregate(params: one, updates: (0..<3).map { _ in WeightedUpdate(delta: [2], samples: 10) })
+        #expect(close(three, [-3.5]))
+        // More than the full evidence never enlarges the step: 6 updates = the same as 3.
+        var a = OuterOptimizerStrategy(config: config, parameterCount: 1, leaseWeight: 10)
+        var b = a
+        let six = a.aggregate(params: [0], updates: (0..<6).map { _ in WeightedUpdate(delta: [2], samples: 10) })
+        let full = b.aggregate(params: [0], updates: (0..<3).map { _ in WeightedUpdate(delta: [2], samples: 10) })
+        #expect(six == full && close(six, [-2]))
+        // Staleness counts as less evidence: 3 updates 3 versions stale weigh 3 × 10/2 = 15 of 30.
+        var stale = OuterOptimizerStrategy(config: config, parameterCount: 1, leaseWeight: 10)
+        let out = stale.aggregate(
+            params: [0], updates: (0..<3).map { _ in WeightedUpdate(delta: [2], samples: 10, staleness: 3) })
+        #expect(close(out, [-1]))
+        #expect(stale.evidenceScale(weight: 15) == 0.5)
+        // The control: the same single update without evidence scaling takes the full step.
+        var control = OuterOptimizerStrategy(
+            config: OuterOptimizerConfig(lr: 1, momentum: 0.5, nesterov: false), parameterCount: 1, leaseWeight: 10)
+        #expect(close(control.aggregate(params: [0], updates: [WeightedUpdate(delta: [3], samples: 10)]), [-3]))
+    }
+
+    @Test func delayScalingShrinksStaleStepsAndTheirMomentum() {
+        // lr 1, μ 0.6 heavy ball with delay scaling. Mean staleness τ̄ = 1: g × 1/3, μ 0.3.
+        let config = OuterOptimizerConfig(lr: 1, momentum: 0.6, nesterov: false, delayScaling: true)
+        var s = OuterOptimizerStrategy(config: config, parameterCount: 1)
+        let first = s.step(params: [0], gradient: [3], weight: 1, staleness: 1)
+        #expect(close(first, [-1]) && close(s.momentum, [1]))
+        let second = s.step(params: first, gradient: [3], weight: 1, staleness: 1)
+        #expect(close(second, [-2.3]))  // v = 0.3·1 + 1
+        // Fresh steps are untouched: v = 0.6·1.3 + 3.
+        let fresh = s.step(params: second, gradient: [3], weight: 1, staleness: 0)
+        #expect(close(fresh, [-6.08]))
+        // Through the aggregate: updates 1 and 3 versions stale, equal samples, weigh 1/√2 and 1/2: τ̄ = 1.828…/1.207….
+        var a = OuterOptimizerStrategy(config: config, parameterCount: 1)
+        let w1 = 1 / 2.0.squareRoot()
+        let w3 = 0.5
+        let tau = (w1 * 1 + w3 * 3) / (w1 + w3)
+        let out = a.aggregate(
+            params: [0], updates: [WeightedUpdate(delta: [2], samples: 1, staleness: 1),
+                WeightedUpdate(delta: [2], samples: 1, staleness: 3)])
+        #expect(close(out, [Float(-2 / (1 + 2 * tau))]))
+        // The control: the same stale steps without delay scaling are full steps.
+        var control = OuterOptimizerStrategy(
+            config: OuterOptimizerConfig(lr: 1, momentum: 0.6, nesterov: false), parameterCount: 1)
+        #expect(close(control.step(params: [0], gradient: [3], weight: 1, staleness: 1), [-3]))
+    }
+
+    @Test func outerSettingsParseAndRefuseBadValues() throws {
+        let parsed = try OuterOptimizerConfig(parsing: "1,0.8,nesterov,full=3")
+        #expect(parsed == OuterOptimizerConfig(lr: 1, momentum: 0.8, nesterov: true, fullStepUpdates: 3))
+        #expect(
+            try OuterOptimizerConfig(parsing: "1,0.8,delay,full=2.5,nesterov")
+                == OuterOptimizerConfig(lr: 1, momentum: 0.8, nesterov: true, fullStepUpdates: 2.5, delayScaling: true))
+        #expect(try OuterOptimizerConfig(parsing: "0.5,0.9") == OuterOptimizerConfig(lr: 0.5, momentum: 0.9, nesterov: false))
+        #expect(try OuterOptimizerConfig(parsing: "DiLoCo") == .diloco)
+        for bad in ["1", "0,0.5", "1,1", "1,-0.1", "1,0.8,full=0", "1,0.8,full=x", "1,0.8,nesterov,nesterov", "1,0.8,sgd",
+            "1,0.8,nesterov,full=3,extra", "1,0.8,delay,delay", "nan,0.5"]
+        {
+            #expect(throws: AggregationError.self, "\(bad)") { try OuterOptimizerConfig(parsing: bad) }
+        }
+        // A campaign file written before the key keeps full steps.
+        let old = try JSONDecoder().decode(
+            OuterOptimizerConfig.self, from: Data(#"{"lr": 1, "momentum": 0.8, "nesterov": true}"#.utf8))
+        #expect(old.fullStepUpdates == nil && !old.delayScaling && old.evidenceScale(weight: 1, leaseWeight: 10) == 1)
+        let written = try JSONEncoder().encode(parsed)
+        #expect(try JSONDecoder().decode(OuterOptimizerConfig.self, from: written) == parsed)
+        #expect(throws: AggregationError.self) {
+            try OuterOptimizerConfig(lr: 1, momentum: 0.5, nesterov: false, fullStepUpdates: -1).validate()
+        }
     }
 
     @Test func staleUpdatesWeighOneOverSquareRootOfOnePlusStaleness() {

@@ -66,9 +66,12 @@ import Testing
         #expect(status.updatesAccepted == 2 && status.samplesTrained == 32 && status.peersTotal == 2)
         #expect(status.evaluations.map(\.round) == [0, 1] && status.latestEvaluation?.metric == "test_accuracy")
 
-        // The campaign's outer Nesterov step on identical deltas 0.01: θ1 = θ0 − lr·(1 + μ)·0.01.
+        // The campaign's outer Nesterov step on identical deltas 0.01: θ1 = θ0 − lr·(1 + μ)·s·0.01, with s the
+        // evidence scale of two fresh 16-sample leases (2/3 with the default full step at 3 leases).
         let outer = CampaignConfig.defaultOuter(.fmnistMLP)
-        let move = outer.lr * (1 + outer.momentum) * 0.01
+        let scale = outer.evidenceScale(weight: 2 * 16, leaseWeight: 16)
+        #expect(outer.fullStepUpdates == nil || scale < 1)
+        let move = outer.lr * (1 + outer.momentum) * scale * 0.01
         let theta1 = await app.coordinator.currentParameters
         #expect(zip(theta0, theta1).allSatisfy { abs(($0 - move) - $1) < 1e-5 })
         #expect(try tc.count("ledger") == 2)
