@@ -125,8 +125,10 @@ public enum AggregationMath {
 
     /// One outer SGD step on θ with pseudo-gradient `g` (PyTorch `torch.optim.SGD` semantics):
     /// `v ← μ·v + g`; `d = g + μ·v` (Nesterov) or `d = v`; `θ ← θ − lr·d`. With μ = 0: `θ ← θ − lr·g`.
+    /// `gradientScale` multiplies `g` as it is read (into the momentum and the step), without a scaled copy.
     public static func outerStep(
-        params: inout [Float], gradient g: [Float], momentum v: inout [Float], lr: Float, mu: Float, nesterov: Bool
+        params: inout [Float], gradient g: [Float], momentum v: inout [Float], lr: Float, mu: Float, nesterov: Bool,
+        gradientScale s: Float = 1
     ) {
         precondition(params.count == g.count && v.count == g.count, "outerStep: length mismatch")
         let n = g.count
@@ -134,13 +136,14 @@ public enum AggregationMath {
             v.withUnsafeMutableBufferPointer { m in
                 g.withUnsafeBufferPointer { gr in
                     if mu == 0 {
-                        for i in 0..<n { p[i] -= lr * gr[i] }
+                        for i in 0..<n { p[i] -= lr * (s * gr[i]) }
                         return
                     }
                     for i in 0..<n {
-                        let vi = mu * m[i] + gr[i]
+                        let gi = s * gr[i]
+                        let vi = mu * m[i] + gi
                         m[i] = vi
-                        let d = nesterov ? gr[i] + mu * vi : vi
+                        let d = nesterov ? gi + mu * vi : vi
                         p[i] -= lr * d
                     }
                 }

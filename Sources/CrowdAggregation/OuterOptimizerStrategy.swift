@@ -29,10 +29,18 @@ public struct OuterOptimizerStrategy: Strategy {
     }
 
     public mutating func aggregate(params: [Float], updates: [WeightedUpdate]) -> [Float] {
-        let g = aggregator.make().aggregate(updates.map(\.delta), weights: updates.map(\.weight))
-        let total = updates.reduce(0) { $0 + $1.weight }
-        let delay = total > 0 ? updates.reduce(0) { $0 + $1.weight * Double($1.staleness) } / total : 0
+        let weights = updates.map(\.weight)
+        let g = aggregator.make().aggregate(updates.map(\.delta), weights: weights)
+        let (total, delay) = Self.evidence(weights: weights, staleness: updates.map(\.staleness))
         return step(params: params, gradient: g, weight: total, staleness: delay)
+    }
+
+    /// The total weight of a step's updates and their weighted mean staleness τ̄ (0 without weight): what
+    /// `step(params:gradient:weight:staleness:)` scales by.
+    public static func evidence(weights: [Double], staleness: [Int]) -> (weight: Double, staleness: Double) {
+        let total = weights.reduce(0, +)
+        guard total > 0 else { return (total, 0) }
+        return (total, zip(weights, staleness).reduce(0.0) { $0 + $1.0 * Double($1.1) } / total)
     }
 
     /// The outer step alone, from an already aggregated pseudo-gradient `g` of updates weighing `weight` in all
@@ -50,14 +58,9 @@ public struct OuterOptimizerStrategy: Strategy {
             mu *= Float(1 / (1 + staleness))
         }
         AggregationMath.outerStep(
-            params: &p, gradient: scale == 1 ? g : g.map { $0 * scale }, momentum: &momentum, lr: config.lr,
-            mu: mu, nesterov: config.nesterov)
+            params: &p, gradient: g, momentum: &momentum, lr: config.lr, mu: mu, nesterov: config.nesterov,
+            gradientScale: scale)
         return p
-    }
-
-    /// The factor a step from updates weighing `weight` would apply (1 without evidence scaling).
-    public func evidenceScale(weight: Double) -> Float {
-        config.evidenceScale(weight: weight, leaseWeight: leaseWeight)
     }
 
     public func exportState() -> [Float] { config.momentum == 0 ? [] : momentum }

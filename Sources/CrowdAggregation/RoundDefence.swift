@@ -165,9 +165,8 @@ public struct RoundDefence: Sendable {
             }
             let weights = survivors.map { candidates[$0].weight }
             let g = strategy.aggregator.make().aggregate(vectors, weights: weights)
-            let total = weights.reduce(0, +)
-            let delay = total > 0
-                ? zip(survivors, weights).reduce(0.0) { $0 + Double(candidates[$1.0].staleness) * $1.1 } / total : 0
+            let (total, delay) = OuterOptimizerStrategy.evidence(
+                weights: weights, staleness: survivors.map { candidates[$0].staleness })
             var trial = strategy
             let next = trial.step(params: params, gradient: g, weight: total, staleness: delay)
             var usable = AggregationMath.allFinite(next)

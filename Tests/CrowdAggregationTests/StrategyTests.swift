@@ -68,7 +68,7 @@ import Testing
         let out = stale.aggregate(
             params: [0], updates: (0..<3).map { _ in WeightedUpdate(delta: [2], samples: 10, staleness: 3) })
         #expect(close(out, [-1]))
-        #expect(stale.evidenceScale(weight: 15) == 0.5)
+        #expect(stale.config.evidenceScale(weight: 15, leaseWeight: stale.leaseWeight) == 0.5)
         // The control: the same single update without evidence scaling takes the full step.
         var control = OuterOptimizerStrategy(
             config: OuterOptimizerConfig(lr: 1, momentum: 0.5, nesterov: false), parameterCount: 1, leaseWeight: 10)
