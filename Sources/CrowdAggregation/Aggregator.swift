@@ -22,15 +22,20 @@ extension Aggregator {
         let n = vectors[0].count
         precondition(vectors.allSatisfy { $0.count == n }, "vectors differ in length")
         var out = [Float](repeating: 0, count: n)
-        func withPointers<R>(_ i: Int, _ acc: [UnsafeBufferPointer<Float>], _ body: ([UnsafeBufferPointer<Float>]) -> R) -> R {
-            if i == vectors.count { return body(acc) }
-            return vectors[i].withUnsafeBufferPointer { withPointers(i + 1, acc + [$0], body) }
-        }
-        withPointers(0, []) { ptrs in
+        withBufferPointers(vectors) { ptrs in
             out.withUnsafeMutableBufferPointer { aggregate(ptrs, weights: weights, into: $0) }
         }
         return out
     }
+}
+
+/// Runs `body` with a buffer pointer into each of `vectors` (valid only inside `body`).
+func withBufferPointers<R>(_ vectors: [[Float]], _ body: ([UnsafeBufferPointer<Float>]) -> R) -> R {
+    func nest(_ i: Int, _ acc: [UnsafeBufferPointer<Float>]) -> R {
+        if i == vectors.count { return body(acc) }
+        return vectors[i].withUnsafeBufferPointer { nest(i + 1, acc + [$0]) }
+    }
+    return nest(0, [])
 }
 
 /// The sample-weighted mean Σ wᵢ·xᵢ / Σ wᵢ (FedAvg, DiLoCo). Not robust: one update can move it anywhere.

@@ -62,6 +62,9 @@ public struct RoundDefence: Sendable {
         public var probeLoss: Double?
         /// The aggregated pseudo-gradient (zeros when no step was taken).
         public var gradient: [Float]
+        /// The sketch of each candidate that reached the copy check (nil for the others, and for all when it is
+        /// off): every aggregated candidate has one, so callers keep them without sketching again.
+        public var sketches: [UpdateSketch?]
     }
 
     /// Runs the round.
@@ -72,11 +75,15 @@ public struct RoundDefence: Sendable {
     ///   - recent: sketches of recent credited updates and of the broadcast model changes.
     ///   - probe: loss of the model at the given parameters on the coordinator's probe batch; nil disables the
     ///     loss-based part of the fallback (non-finite results are still refused).
+    /// - Parameter land: maps the outer step's target to the parameters that will be published (the coordinator's
+    ///   grid step); the probe and the finiteness check judge what it returns, and `Result.params` is it. Its
+    ///   probe loss is then exactly the next round's base loss (`knownBaseProbeLoss`): one probe per round.
     /// - Parameter knownBaseProbeLoss: `probe(params)` when the caller already has it (the previous round's
     ///   `probeLoss`: the same model on the same probe batch), saving one probe evaluation per round.
     public func run(
         params: [Float], candidates: [Candidate], strategy: inout OuterOptimizerStrategy, history: NormHistory,
-        recent: [UpdateSketch] = [], probe: (([Float]) -> Double)? = nil, knownBaseProbeLoss: Double? = nil
+        recent: [UpdateSketch] = [], probe: (([Float]) -> Double)? = nil, knownBaseProbeLoss: Double? = nil,
+        land: ([Float]) -> [Float] = { $0 }
     ) -> Result {
         let c = config
         var verdicts = candidates.map { cand -> UpdateVerdict in
@@ -104,10 +111,12 @@ public struct RoundDefence: Sendable {
             verdicts[i].outcome = .excluded(.tinyUpdate)
         }
         // 3. Copies: of recent updates / the broadcast (sketch), of earlier updates of this round (exact cosine).
+        var sketched = [UpdateSketch?](repeating: nil, count: candidates.count)
         if c.copyCosine <= 1 {
             var sketches: [Int: UpdateSketch] = [:]
             for i in verdicts.indices where verdicts[i].isAggregated {
                 let s = UpdateSketch(candidates[i].delta)
+                sketched[i] = s
                 if recent.contains(where: { abs($0.cosine(s)) >= c.copyCosine }) {
                     verdicts[i].outcome = .excluded(.copiedUpdate)
                     continue
@@ -168,7 +177,7 @@ public struct RoundDefence: Sendable {
             let (total, delay) = OuterOptimizerStrategy.evidence(
                 weights: weights, staleness: survivors.map { candidates[$0].staleness })
             var trial = strategy
-            let next = trial.step(params: params, gradient: g, weight: total, staleness: delay)
+            let next = land(trial.step(params: params, gradient: g, weight: total, staleness: delay))
             var usable = AggregationMath.allFinite(next)
             if usable, c.probe, c.explodeFactor.isFinite, let probe {
                 let b = baseLoss ?? probe(params)
@@ -182,7 +191,7 @@ public struct RoundDefence: Sendable {
                 strategy = trial
                 return Result(
                     params: next, stepped: true, verdicts: verdicts, referenceNorm: reference, baseProbeLoss: baseLoss,
-                    probeLoss: lastLoss ?? (c.probe ? probe?(next) : nil), gradient: g)
+                    probeLoss: lastLoss ?? (c.probe ? probe?(next) : nil), gradient: g, sketches: sketched)
             }
             // Drop the survivor farthest from the coordinate-wise median and try again.
             let centre = NaiveBackedMedian.median(vectors)
@@ -205,48 +214,51 @@ public struct RoundDefence: Sendable {
         }
         return Result(
             params: params, stepped: false, verdicts: verdicts, referenceNorm: reference, baseProbeLoss: baseLoss,
-            probeLoss: baseLoss, gradient: [Float](repeating: 0, count: params.count))
+            probeLoss: baseLoss, gradient: [Float](repeating: 0, count: params.count), sketches: sketched)
     }
 }
 
 extension RoundDefence {
-    /// For each of K ≥ 2 vectors, cos(xᵢ, median of the other K − 1), per coordinate in one sort: the median of
-    /// the others is read off the sorted K values by skipping xᵢ's rank (even K − 1: mean of the two middle ones).
+    /// For each of K ≥ 2 vectors, cos(xᵢ, median of the other K − 1), on `CoordinateTile`s: for each i the other
+    /// K − 1 rows of a tile are copied to scratch rows, a sorting network pruned to the middle (`MedianAggregator`'s)
+    /// runs on 16 lanes at once, and the median (even K − 1: the mean of the two middle values, in Double) enters
+    /// the dot products. The sums are Double, accumulated per tile.
     static func leaveOneOutMedianCosines(_ x: [[Float]]) -> [Double] {
         let k = x.count
         precondition(k >= 2, "leave-one-out needs two vectors")
         let n = x[0].count
+        precondition(x.allSatisfy { $0.count == n }, "vectors differ in length")
+        let m = k - 1
+        let middle = MedianAggregator.middle(m)
+        let network = SortingNetwork(wires: m, keeping: middle)
         var dot = [Double](repeating: 0, count: k)
         var selfNorm = [Double](repeating: 0, count: k)
         var medNorm = [Double](repeating: 0, count: k)
-        var order = [Int](repeating: 0, count: k)
-        var rank = [Int](repeating: 0, count: k)
-        var values = [Float](repeating: 0, count: k)
-        let m = k - 1
-        for j in 0..<n {
-            for i in 0..<k {
-                values[i] = x[i][j]
-                order[i] = i
-            }
-            // Insertion sort of the indices by value (K is small).
-            for a in 1..<k {
-                let key = order[a]
-                var b = a - 1
-                while b >= 0 && values[order[b]] > values[key] {
-                    order[b + 1] = order[b]
-                    b -= 1
+        withBufferPointers(x) { vectors in
+            CoordinateTile.sweep(vectors.sources, count: n, extraRows: m) { tile, _, count, _ in
+                let width = CoordinateTile.width
+                for i in 0..<k {
+                    var r = k
+                    for j in 0..<k where j != i {
+                        tile.row(r).update(from: tile.row(j), count: width)
+                        r += 1
+                    }
+                    network.apply(tile, firstRow: k)
+                    let v = tile.row(i)
+                    let lo = tile.row(k + middle.lowerBound)
+                    let hi = tile.row(k + middle.upperBound - 1)
+                    var d = 0.0, s = 0.0, q = 0.0
+                    for c in 0..<count {
+                        let med = middle.count == 1 ? Double(lo[c]) : (Double(lo[c]) + Double(hi[c])) / 2
+                        let e = Double(v[c])
+                        d += e * med
+                        s += e * e
+                        q += med * med
+                    }
+                    dot[i] += d
+                    selfNorm[i] += s
+                    medNorm[i] += q
                 }
-                order[b + 1] = key
-            }
-            for (r, i) in order.enumerated() { rank[i] = r }
-            for i in 0..<k {
-                // Position p among the others is sorted position p, or p + 1 at and after i's own rank.
-                func other(_ p: Int) -> Double { Double(values[order[p < rank[i] ? p : p + 1]]) }
-                let med = m % 2 == 1 ? other(m / 2) : (other(m / 2 - 1) + other(m / 2)) / 2
-                let v = Double(values[i])
-                dot[i] += v * med
-                selfNorm[i] += v * v
-                medNorm[i] += med * med
             }
         }
         return (0..<k).map { i in

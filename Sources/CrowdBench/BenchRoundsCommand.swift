@@ -40,7 +40,7 @@ struct BenchRoundsCommand: AsyncParsableCommand {
     @Option(help: "Keep the campaign and peer directories here (default: a temporary directory, removed).")
     var dir: String?
 
-    @Flag(help: "Log the coordinator's round lines (aggregate and commit times) to stderr.")
+    @Flag(help: "Log the coordinator's and peers' lines (aggregate and commit times) to stderr, stamped in ms.")
     var verbose = false
 
     @Flag(help: "One JSON object: overhead_ms_per_round, round_ms, slowest_compute_ms, …")
@@ -100,7 +100,8 @@ struct BenchRoundsCommand: AsyncParsableCommand {
             directory: campaignDir, config: config, data: .images(train: train, evaluation: test),
             modelConfigJSON: try JSONEncoder().encode(MLPConfig()), shardSize: 10_000)
 
-        var logger = Logger(label: "bench.rounds")
+        let started = ContinuousClock.now
+        var logger = Logger(label: "bench.rounds") { ElapsedLogHandler(label: $0, start: started) }
         logger.logLevel = verbose ? .info : .warning
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = try CoordinatorApp.build(
@@ -174,4 +175,27 @@ struct BenchRoundsCommand: AsyncParsableCommand {
 extension Double {
     /// Rounded to 3 decimals (JSON figures).
     fileprivate var rounded3: Double { (self * 1000).rounded() / 1000 }
+}
+
+/// `--verbose`'s log lines: milliseconds since the bench started (the default handler prints whole seconds), so a
+/// round's phases — leases issued, models fetched, updates stored, round closed — can be read off the log.
+private struct ElapsedLogHandler: LogHandler {
+    let label: String
+    let start: ContinuousClock.Instant
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let elapsed = ContinuousClock.now - start
+        let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let fields = metadata.merging(event.metadata ?? [:]) { _, new in new }
+            .sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        let line = "\(String(format: "%10.1f", ms)) ms \(event.level) \(fields) [\(event.source)] \(event.message)\n"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
 }

@@ -42,15 +42,28 @@ extension Coordinator {
         }
         var next = strategy
         let probe = self.probe
+        // The grid step (`distribution.gridStep`): the model moves to the nearest point of an 8-bit grid, exactly
+        // what a returning peer rebuilds from the round's `grid8` delta. The defence judges the landed model, so
+        // its probe loss is the next round's base loss.
+        let base = params
+        var grid: GridStep?
+        let gridStep = config.distribution.gridStep
         let result = defence.run(
             params: params, candidates: candidates, strategy: &next, history: normHistory, recent: recentSketches,
-            probe: config.defence.probe ? { probe.loss($0) } : nil, knownBaseProbeLoss: paramsProbeLoss)
+            probe: config.defence.probe ? { probe.loss($0) } : nil, knownBaseProbeLoss: paramsProbeLoss,
+            land: { target in
+                guard gridStep else { return target }
+                let step = GridStep.nearest(from: base, to: target)
+                grid = step
+                return step.apply(to: base)
+            })
+        if !result.stepped { grid = nil }
         var creditedSamples = 0
         var creditedSketches: [UpdateSketch] = []
         for (k, verdict) in result.verdicts.enumerated() {
             let u = folded[candidateIndex[k]]
             let credited = verdict.isAggregated
-            let sketch = credited ? UpdateSketch(candidates[k].delta) : nil
+            let sketch = credited ? (result.sketches[k] ?? UpdateSketch(candidates[k].delta)) : nil
             if let sketch { creditedSketches.append(sketch) }
             if credited { creditedSamples += u.samples }
             decisions.append(
@@ -60,15 +73,7 @@ extension Coordinator {
                     credit: credited ? Double(u.samples) * flopsPerSample / 1e9 : 0,
                     sketch: sketch.map { FloatBytes.data($0.values) }))
         }
-        // The grid step (`distribution.gridStep`): the model moves to the nearest point of an 8-bit grid, exactly
-        // what a returning peer rebuilds from the round's `grid8` delta.
-        var newParams = result.params
-        var grid: GridStep?
-        if result.stepped && config.distribution.gridStep {
-            let step = GridStep.nearest(from: params, to: result.params)
-            newParams = step.apply(to: params)
-            grid = step
-        }
+        let newParams = result.params
         let broadcast: UpdateSketch? = result.stepped ? UpdateSketch(zip(params, newParams).map { $0 - $1 }) : nil
         let checkpoint = Checkpoint(
             kind: modelKind, schemaHash: schemaHash, configJSON: modelConfigJSON,
@@ -93,8 +98,7 @@ extension Coordinator {
             decisions: decisions, broadcastSketch: broadcast.map { FloatBytes.data($0.values) }, at: now)
 
         strategy = next
-        // The probe loss was measured at the step the optimizer wanted; on the grid it is measured again.
-        paramsProbeLoss = grid == nil ? result.probeLoss : nil
+        paramsProbeLoss = result.probeLoss
         params = newParams
         baseVersion = version
         baseBytes = bytes

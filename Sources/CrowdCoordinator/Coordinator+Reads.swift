@@ -65,10 +65,10 @@ extension Coordinator {
     }
 
     /// Counts bytes served: in the board at once, in the database at the next `tick` (one write per second, not one
-    /// per download).
-    func served(bytes: Int) {
+    /// per download). Needs no actor: the blob route calls it as its response goes.
+    nonisolated func served(bytes: Int) {
         board.update { $0.bytesOut += bytes }
-        unflushedBytesOut += bytes
+        unflushedBytesOut.withLock { $0 += bytes }
     }
 
     /// Writes the bytes served and the peers' `last_seen` times gathered since the last flush (at most once a
@@ -78,9 +78,15 @@ extension Coordinator {
         guard force || now - lastCounterFlush >= 1 || now < lastCounterFlush else { return }
         lastCounterFlush = now
         try flushPeerTouches()
-        guard unflushedBytesOut > 0 else { return }
-        try store.addBytesOut(unflushedBytesOut)
-        unflushedBytesOut = 0
+        let pending = unflushedBytesOut.withLock { n -> Int in
+            defer { n = 0 }
+            return n
+        }
+        guard pending > 0 else { return }
+        do { try store.addBytesOut(pending) } catch {
+            unflushedBytesOut.withLock { $0 += pending }  // counted again at the next flush
+            throw error
+        }
     }
 
     /// Flushes the pending counters and `last_seen` times (graceful shutdown; logs instead of throwing).

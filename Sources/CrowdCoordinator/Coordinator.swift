@@ -6,6 +6,7 @@ import CrowdProtocol
 import CrowdTraining
 import CrowdVerification
 import Foundation
+import Synchronization
 import Logging
 
 /// The coordinator's core: rounds, leases, update acceptance, aggregation and read models.
@@ -79,8 +80,9 @@ public actor Coordinator {
     public nonisolated let work = WorkSignal()
     /// The running totals behind `/v1/status` and `/metrics` (read without the actor).
     public nonisolated let board: StatusBoard
-    /// Bytes served since the last flush of the `bytes_out` counter to the database (`tick`).
-    var unflushedBytesOut = 0
+    /// Bytes served since the last flush of the `bytes_out` counter to the database (`tick`); counted without the
+    /// actor, so a download never waits behind a round's aggregation.
+    nonisolated let unflushedBytesOut = Mutex(0)
     /// When `flushCounters` last wrote (at most once a second).
     var lastCounterFlush = 0.0
     /// Evaluates closed rounds off the actor (started by `open`).

@@ -16,7 +16,7 @@ enum DistributionRoutes {
         register(
             on: router, distribution: coordinator.distribution,
             authenticate: { _ = try coordinator.authenticate(authorization: $0) },
-            served: { await coordinator.served(bytes: $0) })
+            served: { coordinator.served(bytes: $0) })
     }
 
     /// The routes over `distribution`: `authenticate` checks a request's `Authorization` header (throws `APIError`),

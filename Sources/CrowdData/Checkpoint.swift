@@ -79,7 +79,10 @@ public struct Checkpoint: Sendable {
     }
 
     /// Verifies and decodes checkpoint bytes; `path` only labels errors.
-    public static func decode(_ data: Data, path: String = "<memory>") throws -> Checkpoint {
+    /// - Parameter digestVerified: the caller has checked the bytes' SHA-256 against a digest it trusts (a peer's
+    ///   model from its signed manifest or its verified cache): the FNV-1a trailer can add nothing to that, so it is
+    ///   not recomputed (a megabyte-scale pass per lease). Every structural check still runs.
+    public static func decode(_ data: Data, path: String = "<memory>", digestVerified: Bool = false) throws -> Checkpoint {
         func fail(_ r: String) -> CheckpointError { CheckpointError(path: path, reason: r) }
         var r = ByteReader(data)
         guard let m = r.bytes(8), m == magic else {
@@ -90,8 +93,10 @@ public struct Checkpoint: Sendable {
         }
         guard data.count >= 8 + 4 + 8 else { throw fail("truncated header") }
         let sumStored = data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: data.count - 8, as: UInt64.self) }
-        let sum = data.withUnsafeBytes { FNV1a64.hash(UnsafeRawBufferPointer(rebasing: $0[0..<(data.count - 8)])) }
-        guard UInt64(littleEndian: sumStored) == sum else {
+        func sum() -> UInt64 {
+            data.withUnsafeBytes { FNV1a64.hash(UnsafeRawBufferPointer(rebasing: $0[0..<(data.count - 8)])) }
+        }
+        guard digestVerified || UInt64(littleEndian: sumStored) == sum() else {
             throw fail("checksum mismatch: the file is truncated or corrupted")
         }
         guard let hash: UInt64 = r.le(),
@@ -119,8 +124,10 @@ public struct Checkpoint: Sendable {
 
     /// Where a verified checkpoint's parameters start: its bytes split into the prefix (header through the parameter
     /// count) and the parameters (a round delta carries the one and rebuilds the other).
-    public static func split(_ data: Data, path: String = "<memory>") throws -> (prefix: Data, params: [Float]) {
-        let checkpoint = try decode(data, path: path)
+    public static func split(_ data: Data, path: String = "<memory>", digestVerified: Bool = false) throws -> (
+        prefix: Data, params: [Float]
+    ) {
+        let checkpoint = try decode(data, path: path, digestVerified: digestVerified)
         let start = data.count - 8 - 4 * checkpoint.params.count
         return (Data(data[data.startIndex..<(data.startIndex + start)]), checkpoint.params)
     }

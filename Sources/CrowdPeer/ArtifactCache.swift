@@ -58,10 +58,14 @@ public struct ArtifactCache: Sendable {
 
     /// Verifies `data` against `digest`, stores it atomically, then trims the cache to its bound.
     /// - Parameter keeping: digests never evicted now (the model and shards of the lease in progress).
+    /// - Parameter digestVerified: the caller has just checked that `data` hashes to `digest` (`ModelFetcher`
+    ///   does, for every version it rebuilds): not hashed a second time.
     /// - Throws: `PeerError` if the bytes do not hash to `digest` (a broken download or a lying server).
-    public func put(_ kind: Kind, _ digest: String, _ data: Data, keeping: Set<String> = []) throws {
+    public func put(
+        _ kind: Kind, _ digest: String, _ data: Data, keeping: Set<String> = [], digestVerified: Bool = false
+    ) throws {
         guard Self.isDigest(digest) else { throw PeerError("\(kind.rawValue) id '\(digest)' is not a SHA-256 hex digest") }
-        let actual = ContentDigest.hex(data)
+        let actual = digestVerified ? digest : ContentDigest.hex(data)
         guard actual == digest else {
             throw PeerError("downloaded \(kind.rawValue) \(digest.prefix(12))… hashes to \(actual.prefix(12))…: corrupted in transit; it will be fetched again")
         }

@@ -87,13 +87,17 @@ public struct ModelFetcher: Sendable {
     public let source: any ModelSource
     /// Called with every piece's size as it arrives (the daemon's byte counts and daily cap).
     public let onBytes: @Sendable (Int) -> Void
+    /// A version the caller holds in memory, already verified (the daemon's previous model): a delta chain from it
+    /// starts from these bytes instead of reading and hashing the cache's copy again.
+    public var held: (version: String, bytes: Data)?
 
     public init(
         cache: ArtifactCache, verifier: ManifestVerifier, campaign: String?, source: any ModelSource,
-        onBytes: @escaping @Sendable (Int) -> Void = { _ in }
+        onBytes: @escaping @Sendable (Int) -> Void = { _ in }, held: (version: String, bytes: Data)? = nil
     ) {
         self.cache = cache; self.verifier = verifier; self.campaign = campaign; self.source = source
         self.onBytes = onBytes
+        self.held = held
     }
 
     /// The verified checkpoint bytes of `version`, stored in the cache.
@@ -118,6 +122,10 @@ public struct ModelFetcher: Sendable {
         removeStalePartials(except: Set(manifest.chunks.map(\.digest) + manifest.deltas.map(\.digest)))
         if let chain = plan.deltas, plan.deltaCost < plan.chunkCost {
             do {
+                // Each step of `build` checks its result against its `to`; the chain must end at this version.
+                guard chain.deltas.last?.to == manifest.version else {
+                    throw PeerError("model \(version.prefix(12))…'s manifest has a delta chain that ends elsewhere")
+                }
                 let data = try await build(from: chain.base, deltas: chain.deltas, counter: counter)
                 try store(data, manifest: manifest, keeping: keeping)
                 return Fetched(data: data, route: .deltas, downloadedBytes: counter.value)
@@ -174,7 +182,8 @@ public struct ModelFetcher: Sendable {
 
     /// Applies `deltas` to the cached `base`, checking every version on the way.
     func build(from base: String, deltas: [ModelManifest.Delta], counter: Counter) async throws -> Data {
-        guard var bytes = cache.get(.model, base) else { throw PeerError("the base model \(base.prefix(12))… left the cache") }
+        let kept = held.flatMap { $0.version == base ? $0.bytes : nil }
+        guard var bytes = kept ?? cache.get(.model, base) else { throw PeerError("the base model \(base.prefix(12))… left the cache") }
         for d in deltas {
             let blob = try await download(digest: d.digest, bytes: d.bytes, counter: counter)
             do {
@@ -182,7 +191,8 @@ public struct ModelFetcher: Sendable {
                 guard Hex.lowercase(delta.base) == d.from, Hex.lowercase(delta.target) == d.to else {
                     throw PeerError("delta \(d.digest.prefix(12))… joins other versions than its manifest says")
                 }
-                let (_, params) = try Checkpoint.split(bytes, path: "model \(d.from.prefix(12))")
+                // `bytes` hash to d.from: the verified cache entry, or the previous step's checked result.
+                let (_, params) = try Checkpoint.split(bytes, path: "model \(d.from.prefix(12))", digestVerified: true)
                 bytes = Checkpoint.assemble(prefix: delta.prefix, params: try delta.apply(to: params))
             } catch let error as PeerError {
                 throw error
@@ -268,9 +278,10 @@ public struct ModelFetcher: Sendable {
         return data
     }
 
-    /// Stores a verified version and its manifest (which names its chunks for later versions).
+    /// Stores a verified version (`build` and `assemble` checked it hashes to `manifest.version`) and its manifest
+    /// (which names its chunks for later versions).
     func store(_ data: Data, manifest: ModelManifest, keeping: Set<String>) throws {
-        try cache.put(.model, manifest.version, data, keeping: keeping)
+        try cache.put(.model, manifest.version, data, keeping: keeping, digestVerified: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try AtomicFileWriter.write(try encoder.encode(manifest), to: paths.modelManifest(manifest.version), mode: 0o644)

@@ -85,7 +85,11 @@ extension PeerSession {
     /// Model `version` through the `ModelFetcher` (signed manifest; the cheaper of round deltas and missing chunks;
     /// resumable downloads). Bytes count as they arrive, also when the fetch is interrupted.
     func fetchModel(_ version: String, keeping: Set<String>) async throws -> Data {
-        if let cached = cache.get(.model, version) { return cached }
+        if let lastModel, lastModel.version == version { return lastModel.bytes }
+        if let cached = cache.get(.model, version) {
+            lastModel = (version, cached)
+            return cached
+        }
         guard let base = fetcher else { throw PeerError(modelFetcherProblem ?? "no model fetcher") }
         let arrived = ModelFetcher.Counter()
         let fetcher = ModelFetcher(
@@ -93,7 +97,7 @@ extension PeerSession {
             onBytes: { n in
                 base.onBytes(n)
                 arrived.add(n)
-            })
+            }, held: lastModel)
         defer {
             leaseBytesDown += arrived.value
             status.lifetime.bytesDown += arrived.value
@@ -103,6 +107,7 @@ extension PeerSession {
             if case .interrupted(let event) = raced { throw Interrupted(event: event) }
             throw Interrupted(event: .stop)
         }
+        lastModel = (version, fetched.data)
         if fetched.route != .cache {
             logger.info(
                 "model fetched",
@@ -125,18 +130,29 @@ extension PeerSession {
     func fetchInputs(_ lease: Lease) async throws {
         held.inputs = nil
         let modelBytes = try await fetch(.model, lease.modelVersion, of: lease)
-        let checkpoint = try Checkpoint.decode(modelBytes, path: "model \(lease.modelVersion.prefix(12))")
+        // `fetch` returns only bytes that hash to the lease's model version (cache or download).
+        let checkpoint = try Checkpoint.decode(
+            modelBytes, path: "model \(lease.modelVersion.prefix(12))", digestVerified: true)
         try MemoryGuard.check(checkpoint, lease: lease, live: live, monitor: suspend)
         var shards: [ShardPayload] = []
         for (index, id) in lease.shardIDs.enumerated() {
             if let known = decodedShards[id] {
+                decodedShardUse.removeAll { $0 == id }
+                decodedShardUse.append(id)
                 shards.append(known)
                 continue
             }
             let data = try await fetch(.shard, id, of: lease, expectedBytes: Self.shardBytes(lease, index))
-            let payload = try ShardFile.decode(data, name: "shard \(id.prefix(12))", expectedID: id)
-            if decodedShards.count >= Self.keptDecodedShards { decodedShards.removeAll() }
+            // `fetch` returns only bytes that hash to `id` (the cache checks on read, a download before it is kept),
+            // so the decoder does not hash the shard again.
+            let payload = try ShardFile.decode(data, name: "shard \(id.prefix(12))", expectedID: nil)
+            // The least recently used decoded shard makes room (not all of them: a peer cycling over a few more
+            // shards than it keeps would otherwise read and decode every one again each lease).
+            while decodedShards.count >= Self.keptDecodedShards, !decodedShardUse.isEmpty {
+                decodedShards[decodedShardUse.removeFirst()] = nil
+            }
             decodedShards[id] = payload
+            decodedShardUse.append(id)
             shards.append(payload)
         }
         held.inputs = (lease.leaseID, checkpoint, shards)
@@ -203,7 +219,8 @@ extension PeerSession {
     func encode(_ work: LeaseWork, lease: Lease) throws -> PendingUpdate {
         var feedback = ErrorFeedback(count: work.delta.count)
         do {
-            if let saved = try ResidualFile.read(from: paths.residual), saved.schemaHash == work.schemaHash,
+            if let saved = try writtenResidual ?? ResidualFile.read(from: paths.residual),
+               saved.schemaHash == work.schemaHash,
                saved.residual.count == work.delta.count {
                 feedback.residual = saved.residual
             }
@@ -243,7 +260,7 @@ extension PeerSession {
     /// foreign or damaged file is removed.
     func carriedOptimizer(for lease: Lease, checkpoint: Checkpoint) -> OptimizerState? {
         do {
-            guard let saved = try InnerStateFile.read(from: paths.innerState) else { return nil }
+            guard let saved = try writtenInnerState ?? InnerStateFile.read(from: paths.innerState) else { return nil }
             if let state = saved.state(for: lease, schemaHash: checkpoint.schemaHash, count: checkpoint.params.count) {
                 return state
             }
@@ -254,19 +271,22 @@ extension PeerSession {
         } catch {
             logger.warning("\(error)")
         }
+        writtenInnerState = nil
         AtomicFileWriter.remove(paths.innerState)
         return nil
     }
 
     /// Keeps the finished lease's optimizer state for the next lease when the campaign asks for it.
     func saveInnerState(_ work: LeaseWork, lease: Lease) {
+        writtenInnerState = nil
         guard lease.inner.keepState == true, let state = work.optimizerState else {
             AtomicFileWriter.remove(paths.innerState)
             return
         }
         do {
-            try InnerStateFile(schemaHash: work.schemaHash, round: lease.round, settings: lease.inner, state: state)
-                .write(to: paths.innerState)
+            let file = InnerStateFile(schemaHash: work.schemaHash, round: lease.round, settings: lease.inner, state: state)
+            try file.write(to: paths.innerState)
+            writtenInnerState = file
         } catch {
             logger.warning("cannot save the inner optimizer state (\(error)); the next lease starts a fresh one")
         }

@@ -34,6 +34,16 @@ final class PeerSession {
     var held = Held()
     /// Decoded shards of recent leases (a peer often gets the same shards again).
     var decodedShards: [String: ShardPayload] = [:]
+    /// The last model version this session fetched, verified against its digest: the next lease on it skips the
+    /// cache read, and the next round's delta applies to it (`ModelFetcher.held`).
+    var lastModel: (version: String, bytes: Data)?
+    /// The keys of `decodedShards`, least recently used first.
+    var decodedShardUse: [String] = []
+    /// What this session last wrote to `residual.bin` and `inner-state.bin` (nil: not written by this session, or
+    /// removed): read back from here instead of the disk, which matters once per lease (a model-sized decode and
+    /// checksum each). The files stay the crash-safe copies a restarted daemon reads.
+    var writtenResidual: ResidualFile?
+    var writtenInnerState: InnerStateFile?
     /// Bytes downloaded for the lease in progress.
     var leaseBytesDown = 0
     /// Suspend notes already logged (e.g. "idle detection unavailable").

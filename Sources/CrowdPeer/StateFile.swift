@@ -7,15 +7,22 @@ import Foundation
 /// | bytes | field |
 /// |---|---|
 /// | 8 | magic (per file kind) |
-/// | 4 | version (1) |
+/// | 4 | version (2; 1 is still read) |
 /// | 4 | section count S |
 /// | S × (8 + n) | section: length n (UInt64 LE), n bytes |
-/// | 8 | FNV-1a 64 of every preceding byte |
+/// | 8 | checksum of every preceding byte: version 2 CRC-32 (zlib's, as UInt64 LE), version 1 FNV-1a 64 |
 ///
 /// Files are replaced atomically, and the checksum catches a torn or bit-flipped file from a disk
-/// that lied about fsync: such a file is reported, never half-loaded.
+/// that lied about fsync: such a file is reported, never half-loaded. Version 2 changed only the checksum: the
+/// peer rewrites its residual, optimizer state and pending update every lease, and byte-serial FNV-1a over them
+/// was ~8% of a round's CPU in `bench rounds` (CRC-32 runs ~3× faster here).
 enum StateFile {
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
+
+    /// The trailer of `version` over `raw`.
+    static func checksum(_ raw: UnsafeRawBufferPointer, version: UInt32) -> UInt64 {
+        version == 1 ? FNV1a64.hash(raw) : UInt64(CRC32.checksum(raw))
+    }
 
     /// One section's content; `floats` is appended straight from the array (no intermediate copy, which
     /// matters for model-sized sections).
@@ -48,7 +55,7 @@ enum StateFile {
             case .floats(let f): f.withUnsafeBytes { out.append(contentsOf: $0) }
             }
         }
-        let sum = out.withUnsafeBytes { FNV1a64.hash($0) }
+        let sum = out.withUnsafeBytes { checksum($0, version: version) }
         out.appendLE(sum)
         return out
     }
@@ -59,14 +66,16 @@ enum StateFile {
         }
         let data = Data(data)  // rebase to index 0
         guard data.count >= 8 + 4 + 4 + 8 else { throw fail("truncated") }
+        var r = ByteReader(data.prefix(data.count - 8))
+        guard let m = r.bytes(8), m == Array(magic.utf8) else { throw fail("wrong file kind (bad magic)") }
+        guard let v: UInt32 = r.le(), v == 1 || v == version else { throw fail("unsupported version") }
         let stored = data.withUnsafeBytes {
             UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: data.count - 8, as: UInt64.self))
         }
-        let sum = data.withUnsafeBytes { FNV1a64.hash(UnsafeRawBufferPointer(rebasing: $0[0..<(data.count - 8)])) }
+        let sum = data.withUnsafeBytes {
+            checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(data.count - 8)]), version: v)
+        }
         guard stored == sum else { throw fail("checksum mismatch (torn or corrupted)") }
-        var r = ByteReader(data.prefix(data.count - 8))
-        guard let m = r.bytes(8), m == Array(magic.utf8) else { throw fail("wrong file kind (bad magic)") }
-        guard let v: UInt32 = r.le(), v == version else { throw fail("unsupported version") }
         guard let n: UInt32 = r.le() else { throw fail("truncated") }
         var sections: [Data] = []
         var offset = r.offset

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import CrowdAggregation
@@ -15,16 +16,63 @@ import Testing
         }
     }
 
-    @Test(arguments: [3, 4, 5, 8, 9])
-    func leaveOneOutCosinesMatchTheNaiveDefinition(k: Int) {
-        let x = (0..<k).map { Self.random(37, seed: UInt64($0 + 1)) }
+    /// K up to 9, and lengths below one tile (37), of several tiles with a remainder (1000) and exact tiles (256).
+    @Test(arguments: [3, 4, 5, 8, 9], [37, 256, 1000])
+    func leaveOneOutCosinesMatchTheNaiveDefinition(k: Int, n: Int) {
+        let x = (0..<k).map { Self.random(n, seed: UInt64($0 + 1)) }
         let fast = RoundDefence.leaveOneOutMedianCosines(x)
         for i in 0..<k {
             var others = x
             others.remove(at: i)
             let med = NaiveAggregators.median(others)
-            #expect(abs(fast[i] - AggregationMath.cosine(x[i], med)) < 1e-6, "k \(k) i \(i)")
+            #expect(abs(fast[i] - AggregationMath.cosine(x[i], med)) < 1e-6, "k \(k) n \(n) i \(i)")
         }
+    }
+
+    /// The sketch is its definition: bucket h(i) mod 2048, sign h's top bit, sums in Double (the branch-free loop
+    /// must not change one bit of it: sketches stored by earlier rounds are compared with new ones).
+    @Test func sketchEqualsItsDefinitionBitForBit() {
+        let x = Self.random(10_007, seed: 5)
+        var acc = [Double](repeating: 0, count: UpdateSketch.dimension)
+        for (i, v) in x.enumerated() {
+            let h = UpdateSketch.mix(UInt64(i))
+            acc[Int(h % UInt64(UpdateSketch.dimension))] += (h >> 63) == 0 ? Double(v) : -Double(v)
+        }
+        #expect(UpdateSketch(x).values == acc.map { Float($0) })
+    }
+
+    /// `land` (the coordinator's grid step) maps the step's target to what is published: the probe judges the
+    /// landed parameters, the result is them, and with the base loss known the round costs one probe evaluation.
+    /// Control: a landing that wrecks the model is refused by the same probe (the round keeps θ).
+    @Test func theProbeJudgesTheLandedModelOncePerRound() {
+        let n = 300
+        let common = Self.random(n, seed: 3)
+        let candidates = (0..<4).map { i in
+            RoundDefence.Candidate(delta: zip(common, Self.random(n, seed: UInt64(i + 40))).map { $0 + 0.3 * $1 }, weight: 1)
+        }
+        let params = [Float](repeating: 0, count: n)
+        let calls = Mutex(0)
+        let probe: ([Float]) -> Double = { p in
+            calls.withLock { $0 += 1 }
+            return p.reduce(0) { $0 + Double($1 * $1) }
+        }
+        let landed: ([Float]) -> [Float] = { t in t.map { ($0 * 16).rounded() / 16 } }
+        var strategy = OuterOptimizerStrategy(config: .init(lr: 0.5, momentum: 0, nesterov: false), aggregator: .mean, parameterCount: n)
+        let defence = RoundDefence(config: DefenceConfig())
+        let result = defence.run(
+            params: params, candidates: candidates, strategy: &strategy, history: NormHistory(capacity: 64), probe: probe,
+            knownBaseProbeLoss: 100, land: landed)
+        #expect(result.stepped && calls.withLock { $0 } == 1)
+        #expect(result.params == landed(result.params) && result.params.contains { $0 != 0 })
+        #expect(result.probeLoss == probe(result.params))
+        #expect(result.sketches.count == 4 && result.sketches.allSatisfy { $0 != nil })
+        #expect(result.sketches[0] == UpdateSketch(candidates[0].delta))
+
+        var control = OuterOptimizerStrategy(config: .init(lr: 0.5, momentum: 0, nesterov: false), aggregator: .mean, parameterCount: n)
+        let wrecked = defence.run(
+            params: params, candidates: candidates, strategy: &control, history: NormHistory(capacity: 64), probe: probe,
+            knownBaseProbeLoss: 1e-3, land: { $0.map { _ in 10 } })
+        #expect(!wrecked.stepped && wrecked.params == params)
     }
 
     /// Honest updates share a direction; noise of the same norm does not, and is left out.

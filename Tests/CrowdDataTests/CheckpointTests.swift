@@ -27,6 +27,28 @@ struct CheckpointTests {
         #expect(other.params.toArray() == m.params.toArray())
     }
 
+    /// zlib's CRC-32 (the peer state files' checksum) against the standard check value and in pieces.
+    @Test func crc32MatchesTheStandardCheckValue() {
+        let digits = Array("123456789".utf8)
+        #expect(digits.withUnsafeBytes { CRC32.checksum($0) } == 0xCBF4_3926)
+        let whole = Array(repeating: UInt8(0xA5), count: 100_000)
+        let first = whole[..<40_000].withUnsafeBytes { CRC32.checksum($0) }
+        #expect(whole[40_000...].withUnsafeBytes { CRC32.checksum($0, seed: first) } == whole.withUnsafeBytes { CRC32.checksum($0) })
+    }
+
+    /// `digestVerified` (bytes whose SHA-256 the caller checked) skips only the FNV trailer: a bad trailer decodes
+    /// (control: refused without the flag), a structural fault is refused either way.
+    @Test func aDigestVerifiedDecodeSkipsOnlyTheTrailer() throws {
+        let m = MLP(config: MLPConfig(inputs: 4, hidden: [3], classes: 2), seed: 3)
+        let good = try Checkpoint(model: m, metadata: [:]).encoded()
+        var trailer = good
+        trailer[trailer.count - 1] ^= 0xFF
+        #expect(throws: CheckpointError.self) { try Checkpoint.decode(trailer) }
+        #expect(try Checkpoint.decode(trailer, digestVerified: true).params == m.params.toArray())
+        let short = good.prefix(good.count - 12) + good.suffix(8)
+        #expect(throws: CheckpointError.self) { try Checkpoint.decode(Data(short), digestVerified: true) }
+    }
+
     @Test func damagedFilesAreRefused() throws {
         let m = MLP(config: MLPConfig(inputs: 4, hidden: [3], classes: 2), seed: 1)
         let good = try Checkpoint(model: m).encoded()

@@ -221,6 +221,29 @@ final class FaultySource: ModelSource, Sendable {
         #expect(fetched.route == .chunks && fetched.data == world.bytes[1])
     }
 
+    /// The daemon's previous model, held in memory (`ModelFetcher.held`), is the base of the next delta: with the
+    /// cache's copy damaged the delta route still applies (control: without `held` the damaged copy is refused and
+    /// the fetcher falls back to chunks).
+    @Test func aHeldBaseIsUsedForTheDeltaInsteadOfTheCachedCopy() async throws {
+        let world = try World(steps: 1)
+        _ = try await fetcher(world).fetch(version: world.versions[0])
+        let cached = paths.modelCache + "/\(world.versions[0]).ckpt"
+        var damaged = try Data(contentsOf: URL(fileURLWithPath: cached))
+        damaged[damaged.count / 2] ^= 0x01
+        try damaged.write(to: URL(fileURLWithPath: cached))
+
+        var withHeld = try fetcher(world)
+        withHeld.held = (world.versions[0], world.bytes[0])
+        let fetched = try await withHeld.fetch(version: world.versions[1])
+        #expect(fetched.route == .deltas && fetched.data == world.bytes[1])
+
+        // Control: the same damage, no held bytes, a fresh directory state for v1.
+        AtomicFileWriter.remove(paths.modelCache + "/\(world.versions[1]).ckpt")
+        try damaged.write(to: URL(fileURLWithPath: cached))
+        let control = try await fetcher(world).fetch(version: world.versions[1])
+        #expect(control.route == .chunks && control.data == world.bytes[1])
+    }
+
     @Test func chunksThePeerHoldsAreCopiedNotDownloaded() async throws {
         let world = try World(steps: 1, unchangedMiddle: true, withDeltas: false)
         _ = try await fetcher(world).fetch(version: world.versions[0])

@@ -54,6 +54,31 @@ import Testing
         #expect(try ResidualFile.read(from: dir + "/absent.bin") == nil)
     }
 
+    /// Version 2 frames carry zlib's CRC-32; version-1 files (FNV-1a 64, written by earlier peers) still read, and
+    /// each checksum is checked as its version says (a v1 trailer under a v2 header is refused).
+    @Test func versionOneFramesStillReadAndEachChecksumIsChecked() throws {
+        let sections = [Data("alpha".utf8), Data([1, 2, 3, 4, 5, 6, 7, 8, 9])]
+        let v2 = StateFile.encode(magic: "CRWDTEST", sections: sections)
+        #expect(v2.subdata(in: 8..<12) == Data([2, 0, 0, 0]))
+        let crc = v2.prefix(v2.count - 8).withUnsafeBytes { CRC32.checksum($0) }
+        #expect(v2.suffix(8) == Data((0..<8).map { UInt8(truncatingIfNeeded: UInt64(crc) >> (8 * $0)) }))
+        #expect(try StateFile.decode(v2, magic: "CRWDTEST", path: "v2") == sections)
+
+        var v1 = v2.prefix(v2.count - 8)
+        v1[8] = 1
+        let fnv = v1.withUnsafeBytes { FNV1a64.hash($0) }
+        var framed = Data(v1)
+        framed.append(contentsOf: (0..<8).map { UInt8(truncatingIfNeeded: fnv >> (8 * $0)) })
+        #expect(try StateFile.decode(framed, magic: "CRWDTEST", path: "v1") == sections)
+
+        var mislabelled = framed
+        mislabelled[8] = 2  // v1's FNV trailer claimed as a v2 file
+        #expect(throws: PeerError.self) { try StateFile.decode(mislabelled, magic: "CRWDTEST", path: "bad") }
+        var unknown = v2
+        unknown[8] = 3
+        #expect(throws: PeerError.self) { try StateFile.decode(unknown, magic: "CRWDTEST", path: "v3") }
+    }
+
     @Test func pendingUpdateRoundTrips() throws {
         let info = PendingUpdate.Info(
             leaseID: "0B9C", round: 3, modelVersion: String(repeating: "ab", count: 32), schemaHash: 42, samples: 640,
