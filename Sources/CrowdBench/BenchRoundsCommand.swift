@@ -91,7 +91,7 @@ struct BenchRoundsCommand: AsyncParsableCommand {
         config.roundDeadlineSeconds = 120
         config.leaseSeconds = 120
         // Rounds of ~100 ms make each peer send tens of requests a second, more than a volunteer's credential is
-        // allowed (10/s), and all peers share 127.0.0.1: this measures round overhead, not the rate limits.
+        // allowed (20/s by default), and all peers share 127.0.0.1: this measures round overhead, not the rate limits.
         config.transport.exemptLoopback = true
         config.transport.credentialRequestsPerSecond = 1000
         config.transport.credentialBurst = 1000

@@ -146,6 +146,12 @@ package struct DemoRun {
         else { throw DemoError("cannot read \(path) written by coordinator init") }
         for (k, v) in campaignOverrides { object[k] = v }
         object["goalSamples"] = goalSamples(object)
+        // The demo's coordinator listens on 127.0.0.1 only, so every client shares that address by construction
+        // (as behind a reverse proxy): the per-address limits (50 requests/s for all of them together) would throttle
+        // the demo's own peers and progress display. The per-credential limits still apply to each peer.
+        var transport = object["transport"] as? [String: Any] ?? [:]
+        transport["exemptLoopback"] = true
+        object["transport"] = transport
         let out = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
         try out.write(to: URL(fileURLWithPath: path), options: .atomic)
     }

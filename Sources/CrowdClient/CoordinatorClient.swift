@@ -153,6 +153,11 @@ public final class CoordinatorClient: Sendable {
         try await json(.GET, APIPath.update(leaseID), body: Optional<Int>.none, auth: true)
     }
 
+    /// `POST /v1/outcomes`: the outcomes of several of this peer's updates in one request.
+    public func outcomes(leaseIDs: [String]) async throws -> OutcomesResponse {
+        try await json(.POST, APIPath.outcomes, body: OutcomesRequest(leaseIDs: leaseIDs), auth: true)
+    }
+
     /// `GET /v1/status` (public).
     public func status() async throws -> CampaignStatus {
         try await json(.GET, APIPath.status, body: Optional<Int>.none, auth: false)

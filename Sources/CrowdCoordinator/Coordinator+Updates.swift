@@ -130,6 +130,19 @@ extension Coordinator {
         return outcome
     }
 
+    /// `POST /v1/outcomes`: `outcome(leaseID:peer:)` of each distinct id this peer stored an update for, in order
+    /// (the others are left out, as `GET /v1/updates/{id}` would answer them 404).
+    public func outcomes(leaseIDs: [String], peer: PeerRecord) throws -> OutcomesResponse {
+        var seen: Set<String> = []
+        var out: [UpdateOutcome] = []
+        for id in leaseIDs where seen.insert(id).inserted {
+            do { out.append(try outcome(leaseID: id, peer: peer)) } catch let error as APIError where error.status == .notFound {
+                continue
+            }
+        }
+        return OutcomesResponse(outcomes: out)
+    }
+
     /// The sentence for the verification reasons of `no_credit` / `forfeited`.
     static func verificationExplanation(_ reason: String?) -> String? {
         switch reason {

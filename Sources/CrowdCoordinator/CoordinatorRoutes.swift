@@ -79,6 +79,18 @@ public enum CoordinatorRoutes {
             return try json(
                 try await coordinator.acceptProof(leaseID: leaseID, peer: peer, body: Data(buffer.readableBytesView)))
         }
+        router.post(RouterPath(APIPath.outcomes)) { request, _ in
+            let peer = try coordinator.authenticate(authorization: request.headers[.authorization])
+            let body = try await decodeJSON(OutcomesRequest.self, request)
+            guard body.leaseIDs.count <= OutcomesRequest.maxLeases,
+                  body.leaseIDs.allSatisfy({ (1...64).contains($0.utf8.count) })
+            else {
+                throw APIError(
+                    .badRequest,
+                    "ask for at most \(OutcomesRequest.maxLeases) lease ids of 1–64 characters per request")
+            }
+            return try json(try await coordinator.outcomes(leaseIDs: body.leaseIDs, peer: peer))
+        }
         router.get("/v1/updates/:leaseID") { request, context in
             let peer = try coordinator.authenticate(authorization: request.headers[.authorization])
             let leaseID = try context.parameters.require("leaseID")

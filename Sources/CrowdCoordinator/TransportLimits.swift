@@ -14,8 +14,8 @@ import Foundation
 /// | `maxConnectionsPerIP` | int | 64 | open connections from one address; more are closed at once |
 /// | `ipRequestsPerSecond` | float | 50 | sustained request rate of one address (token bucket) |
 /// | `ipBurst` | float | 200 | bucket size per address |
-/// | `credentialRequestsPerSecond` | float | 10 | sustained request rate of one peer credential |
-/// | `credentialBurst` | float | 40 | bucket size per credential |
+/// | `credentialRequestsPerSecond` | float | 20 | sustained request rate of one peer credential (an honest daemon makes about 6 requests per lease: lease, manifest, delta, upload, proof, outcomes) |
+/// | `credentialBurst` | float | 60 | bucket size per credential |
 /// | `joinsPerMinute` | float | 6 | join attempts (good or bad invites) of one address per minute |
 /// | `joinBurst` | float | 10 | bucket size of join attempts per address |
 /// | `exemptLoopback` | bool | false | whether 127.0.0.0/8 and ::1 skip the per-address limits (a reverse proxy on the same host; never for a public coordinator without one) |
@@ -27,8 +27,8 @@ public struct TransportLimits: Codable, Sendable, Equatable {
     public var maxConnectionsPerIP: Int = 64
     public var ipRequestsPerSecond: Double = 50
     public var ipBurst: Double = 200
-    public var credentialRequestsPerSecond: Double = 10
-    public var credentialBurst: Double = 40
+    public var credentialRequestsPerSecond: Double = 20
+    public var credentialBurst: Double = 60
     public var joinsPerMinute: Double = 6
     public var joinBurst: Double = 10
     public var exemptLoopback = false

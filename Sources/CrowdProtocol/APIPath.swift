@@ -19,6 +19,9 @@ public enum APIPath {
     public static func shard(_ id: String) -> String { "/v1/shards/\(id)" }
     /// `PUT`: the update envelope for lease `leaseID`; `GET`: its `UpdateOutcome` (pending, credited or not).
     public static func update(_ leaseID: String) -> String { "/v1/updates/\(leaseID)" }
+    /// `POST` (`OutcomesRequest`): the `UpdateOutcome`s of up to `OutcomesRequest.maxLeases` of this peer's updates
+    /// in one request (`OutcomesResponse`); a daemon asks this every lease for all its open receipts.
+    public static let outcomes = "/v1/outcomes"
     /// `PUT`: the answer to the upload's challenge (a `TrajectoryProof`, Docs/WireFormats.md).
     public static func proof(_ leaseID: String) -> String { "/v1/updates/\(leaseID)/proof" }
     /// `GET`: up to `limit` evaluations of rounds after `after` (from the first when nil).

@@ -50,3 +50,18 @@ public struct UpdateOutcome: Codable, Sendable, Equatable {
     /// Held credit that was lost: the peer failed a verification, or left its challenge unanswered.
     public static let forfeited = "forfeited"
 }
+
+/// `POST /v1/outcomes`: the leases whose outcomes a peer asks for (its own; at most `maxLeases`).
+public struct OutcomesRequest: Codable, Sendable, Equatable {
+    /// Most lease ids in one request (a daemon keeps 10 receipts).
+    public static let maxLeases = 32
+    public var leaseIDs: [String]
+    public init(leaseIDs: [String]) { self.leaseIDs = leaseIDs }
+}
+
+/// The answer to `POST /v1/outcomes`: one outcome per requested lease this peer stored an update for, in request
+/// order; ids of other peers' leases, unknown ids and repeats are left out (the same 404 as `GET` would say).
+public struct OutcomesResponse: Codable, Sendable, Equatable {
+    public var outcomes: [UpdateOutcome]
+    public init(outcomes: [UpdateOutcome]) { self.outcomes = outcomes }
+}

@@ -87,6 +87,31 @@ import CrowdTestSupport
         #expect(try tc.count("leases") == 0)
     }
 
+    /// `POST /v1/outcomes` refuses what no daemon sends (too many ids, empty or huge ids, not JSON, no credential)
+    /// and answers a well-formed request for ids the peer never uploaded with an empty list.
+    @Test func outcomesRequestsAreBoundedAndAuthenticated() async throws {
+        try await withPeer { api, _, peer, lease, _, _ in
+            let many = OutcomesRequest(leaseIDs: (0...OutcomesRequest.maxLeases).map { "lease-\($0)" })
+            expectRejected(
+                try await api.json(.post, APIPath.outcomes, many, token: peer.credential), .badRequest, .badRequest)
+            for id in ["", String(repeating: "x", count: 65)] {
+                expectRejected(
+                    try await api.json(.post, APIPath.outcomes, OutcomesRequest(leaseIDs: [id]), token: peer.credential),
+                    .badRequest, .badRequest)
+            }
+            expectRejected(
+                try await api.call(.post, APIPath.outcomes, token: peer.credential, body: Data("{".utf8)),
+                .badRequest, .badRequest)
+            expectRejected(
+                try await api.json(.post, APIPath.outcomes, OutcomesRequest(leaseIDs: [lease.leaseID])),
+                .unauthorized, .unauthorized)
+            let none = try await api.json(
+                .post, APIPath.outcomes, OutcomesRequest(leaseIDs: [lease.leaseID, "x"]), token: peer.credential)
+            let decoded = try decode(OutcomesResponse.self, none)
+            #expect(none.status == .ok && decoded.outcomes.isEmpty)
+        }
+    }
+
     @Test func corruptAndTruncatedUpdates() async throws {
         try await withPeer { api, _, peer, lease, base, n in
             let good = try envelope([Float](repeating: 0.01, count: n), lease: lease, base: base)

@@ -85,6 +85,33 @@ import Testing
 
     func code(_ error: any Error) -> APIErrorCode? { (error as? APIError)?.code }
 
+    /// `POST /v1/outcomes`: one request answers a peer's open receipts exactly as one `GET` each would, and says
+    /// nothing of another peer's lease, an unknown id or a repeat.
+    @Test func oneOutcomesRequestAnswersAsTheSingleReadsWouldAndOnlyForTheAsker() async throws {
+        let tc = try Self.campaign(peers: 2)
+        defer { tc.remove() }
+        let crowd = try await Crowd.join(try tc.open(), tc, 2)
+        let c = crowd.c
+        var leases: [Lease] = []
+        for i in 0..<2 {
+            let (lease, base) = try await crowd.lease(i)
+            let delta = try await Self.honestDelta(c, lease, base)
+            try await crowd.upload(i, lease, try envelope(delta, lease: lease, base: base, exact: true))
+            leases.append(lease)
+        }
+        let pending = try await c.outcomes(leaseIDs: [leases[0].leaseID], peer: crowd.peers[0])
+        let single = try await crowd.outcome(0, leases[0])
+        #expect(pending.outcomes == [single])
+        await c.waitForEvaluations()
+        let ids = [leases[0].leaseID, leases[1].leaseID, leases[0].leaseID, "no-such-lease"]
+        let mine = try await c.outcomes(leaseIDs: ids, peer: crowd.peers[0])
+        let first = try await crowd.outcome(0, leases[0])
+        #expect(mine.outcomes == [first] && first.status != UpdateOutcome.pending)
+        let theirs = try await c.outcomes(leaseIDs: ids, peer: crowd.peers[1])
+        let second = try await crowd.outcome(1, leases[1])
+        #expect(theirs.outcomes == [second])
+    }
+
     @Test func freeRidersAndCopiesEarnNothingWhileHonestPeersAreCredited() async throws {
         let tc = try Self.campaign(peers: 8)
         defer { tc.remove() }
