@@ -29,11 +29,8 @@ extension PeerSession {
                     "the coordinator's receipt for lease \(info.leaseID) names SHA-256 \(stored.prefix(12))…, not the "
                         + "update this peer sent; keeping it to re-send — report this to the campaign's operator"))
             }
-            let residual = ResidualFile(
-                schemaHash: info.schemaHash, afterLease: info.leaseID, residual: pending.residualAfter)
-            writtenResidual = nil
-            try residual.write(to: paths.residual)
-            writtenResidual = residual
+            try ResidualFile(schemaHash: info.schemaHash, afterLease: info.leaseID, residual: pending.residualAfter)
+                .write(to: paths.residual)
             return .uploadAccepted(receipt)
         } catch {
             return .failed(PeerWorkMachine.Failure(error))

@@ -136,10 +136,10 @@ extension PeerSession {
         try MemoryGuard.check(checkpoint, lease: lease, live: live, monitor: suspend)
         var shards: [ShardPayload] = []
         for (index, id) in lease.shardIDs.enumerated() {
-            if let known = decodedShards[id] {
-                decodedShardUse.removeAll { $0 == id }
-                decodedShardUse.append(id)
-                shards.append(known)
+            if let k = decodedShards.firstIndex(where: { $0.id == id }) {
+                let known = decodedShards.remove(at: k)
+                decodedShards.append(known)
+                shards.append(known.payload)
                 continue
             }
             let data = try await fetch(.shard, id, of: lease, expectedBytes: Self.shardBytes(lease, index))
@@ -148,11 +148,10 @@ extension PeerSession {
             let payload = try ShardFile.decode(data, name: "shard \(id.prefix(12))", expectedID: nil)
             // The least recently used decoded shard makes room (not all of them: a peer cycling over a few more
             // shards than it keeps would otherwise read and decode every one again each lease).
-            while decodedShards.count >= Self.keptDecodedShards, !decodedShardUse.isEmpty {
-                decodedShards[decodedShardUse.removeFirst()] = nil
+            if decodedShards.count >= Self.keptDecodedShards {
+                decodedShards.removeFirst(decodedShards.count - Self.keptDecodedShards + 1)
             }
-            decodedShards[id] = payload
-            decodedShardUse.append(id)
+            decodedShards.append((id, payload))
             shards.append(payload)
         }
         held.inputs = (lease.leaseID, checkpoint, shards)
@@ -219,8 +218,7 @@ extension PeerSession {
     func encode(_ work: LeaseWork, lease: Lease) throws -> PendingUpdate {
         var feedback = ErrorFeedback(count: work.delta.count)
         do {
-            if let saved = try writtenResidual ?? ResidualFile.read(from: paths.residual),
-               saved.schemaHash == work.schemaHash,
+            if let saved = try ResidualFile.read(from: paths.residual), saved.schemaHash == work.schemaHash,
                saved.residual.count == work.delta.count {
                 feedback.residual = saved.residual
             }
@@ -260,7 +258,9 @@ extension PeerSession {
     /// foreign or damaged file is removed.
     func carriedOptimizer(for lease: Lease, checkpoint: Checkpoint) -> OptimizerState? {
         do {
-            guard let saved = try writtenInnerState ?? InnerStateFile.read(from: paths.innerState) else { return nil }
+            let written = writtenInnerState
+            writtenInnerState = nil
+            guard let saved = try written ?? InnerStateFile.read(from: paths.innerState) else { return nil }
             if let state = saved.state(for: lease, schemaHash: checkpoint.schemaHash, count: checkpoint.params.count) {
                 return state
             }
@@ -271,7 +271,6 @@ extension PeerSession {
         } catch {
             logger.warning("\(error)")
         }
-        writtenInnerState = nil
         AtomicFileWriter.remove(paths.innerState)
         return nil
     }

@@ -32,17 +32,15 @@ final class PeerSession {
     var lastWrittenState: PeerStatus.State?
     /// The bytes that belong to the machine's work in flight.
     var held = Held()
-    /// Decoded shards of recent leases (a peer often gets the same shards again).
-    var decodedShards: [String: ShardPayload] = [:]
+    /// Decoded shards of recent leases (a peer often gets the same shards again), least recently used first.
+    var decodedShards: [(id: String, payload: ShardPayload)] = []
     /// The last model version this session fetched, verified against its digest: the next lease on it skips the
     /// cache read, and the next round's delta applies to it (`ModelFetcher.held`).
     var lastModel: (version: String, bytes: Data)?
-    /// The keys of `decodedShards`, least recently used first.
-    var decodedShardUse: [String] = []
-    /// What this session last wrote to `residual.bin` and `inner-state.bin` (nil: not written by this session, or
-    /// removed): read back from here instead of the disk, which matters once per lease (a model-sized decode and
-    /// checksum each). The files stay the crash-safe copies a restarted daemon reads.
-    var writtenResidual: ResidualFile?
+    /// What this session last wrote to `inner-state.bin` (nil: not written by this session, removed, or already
+    /// taken): the next lease takes it from here instead of decoding the file again. Taken, not kept, so training
+    /// never holds a second copy of the optimizer state (the memory guard counts one). The file stays the
+    /// crash-safe copy a restarted daemon reads.
     var writtenInnerState: InnerStateFile?
     /// Bytes downloaded for the lease in progress.
     var leaseBytesDown = 0
